@@ -6,6 +6,7 @@
 //! every target; there is no `unsafe` and no hand-written intrinsics to keep in step.
 
 use crate::frame::{Frame, FRAME_SAMPLES};
+use multiversion::multiversion;
 
 /// Samples processed per step of a kernel: 16 f32 fill one AVX-512 register, two AVX2 or four
 /// SSE registers.
@@ -16,30 +17,50 @@ const _: () = assert!(FRAME_SAMPLES % LANES == 0);
 /// Largest magnitude a sample may have after [`clean`]: the nominal full scale.
 pub const SAMPLE_LIMIT: f32 = 1.0;
 
+const SIGN_BIT: u32 = 0x8000_0000;
+const ONE_BITS: u32 = 0x3F80_0000;
+const INFINITY_BITS: u32 = 0x7F80_0000;
+
+/// Magnitude of a cleaned sample, as bits: `|x|` capped at full scale, 0 for NaN.
+///
+/// Integer compares and selects on the IEEE bit pattern vectorize on every SIMD level, where
+/// `f32::clamp` and `is_nan` on floats do not.
+#[inline(always)]
+fn clean_magnitude_bits(x: f32) -> u32 {
+    let magnitude = x.to_bits() & !SIGN_BIT;
+    let capped = if magnitude > ONE_BITS {
+        ONE_BITS
+    } else {
+        magnitude
+    };
+    if magnitude > INFINITY_BITS {
+        0
+    } else {
+        capped
+    }
+}
+
 /// Makes one input sample safe to mix: NaN becomes silence, anything beyond full scale
 /// (infinities included) is clamped to it.
 #[inline(always)]
 pub fn clean(x: f32) -> f32 {
-    let clamped = x.clamp(-SAMPLE_LIMIT, SAMPLE_LIMIT);
-    if x.is_nan() {
-        0.0
-    } else {
-        clamped
-    }
+    f32::from_bits((x.to_bits() & SIGN_BIT) | clean_magnitude_bits(x))
 }
 
 /// Mean absolute amplitude of the cleaned samples of `frame`, in the f32 domain.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn mean_abs(frame: &Frame) -> f32 {
     let mut acc = [0.0f32; LANES];
     for chunk in frame.chunks_exact(LANES) {
         for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a += clean(x).abs();
+            *a += f32::from_bits(clean_magnitude_bits(x));
         }
     }
     acc.iter().sum::<f32>() / FRAME_SAMPLES as f32
 }
 
 /// `dst = clean(src) * gain`.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn clean_scaled_into(dst: &mut Frame, src: &Frame, gain: f32) {
     for (d, s) in dst.chunks_exact_mut(LANES).zip(src.chunks_exact(LANES)) {
         for (d, &s) in d.iter_mut().zip(s) {
@@ -49,6 +70,7 @@ pub fn clean_scaled_into(dst: &mut Frame, src: &Frame, gain: f32) {
 }
 
 /// `dst += src`.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn add_assign(dst: &mut Frame, src: &Frame) {
     for (d, s) in dst.chunks_exact_mut(LANES).zip(src.chunks_exact(LANES)) {
         for (d, &s) in d.iter_mut().zip(s) {
@@ -58,6 +80,7 @@ pub fn add_assign(dst: &mut Frame, src: &Frame) {
 }
 
 /// `dst = minuend - dst`: turns a contributor's own signal into what it hears of the room.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn subtract_from(dst: &mut Frame, minuend: &Frame) {
     for (d, m) in dst.chunks_exact_mut(LANES).zip(minuend.chunks_exact(LANES)) {
         for (d, &m) in d.iter_mut().zip(m) {
@@ -67,6 +90,7 @@ pub fn subtract_from(dst: &mut Frame, minuend: &Frame) {
 }
 
 /// `dst = src * gain`.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn scaled_into(dst: &mut Frame, src: &Frame, gain: f32) {
     for (d, s) in dst.chunks_exact_mut(LANES).zip(src.chunks_exact(LANES)) {
         for (d, &s) in d.iter_mut().zip(s) {
@@ -76,6 +100,7 @@ pub fn scaled_into(dst: &mut Frame, src: &Frame, gain: f32) {
 }
 
 /// `dst *= gain`.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn scale(dst: &mut Frame, gain: f32) {
     for d in dst.chunks_exact_mut(LANES) {
         for d in d.iter_mut() {
@@ -85,11 +110,14 @@ pub fn scale(dst: &mut Frame, gain: f32) {
 }
 
 /// Largest absolute sample value of `frame`. NaN samples are ignored.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn peak_abs(frame: &Frame) -> f32 {
     let mut acc = [0.0f32; LANES];
     for chunk in frame.chunks_exact(LANES) {
         for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a = a.max(x.abs());
+            let magnitude = x.abs();
+            // A compare-and-select (not `f32::max`) maps to one SIMD max; NaN never wins.
+            *a = if magnitude > *a { magnitude } else { *a };
         }
     }
     acc.iter().fold(0.0f32, |m, &a| m.max(a))
