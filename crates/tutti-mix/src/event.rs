@@ -4,6 +4,7 @@ use crate::{ParticipantId, SourceId};
 
 /// Something a tick observed. A participant produces at most two events per tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MixEvent {
     /// A participant who may speak started talking.
     StartTalking(ParticipantId),

@@ -167,15 +167,17 @@ impl Room {
         Ok(ParticipantId { index, generation })
     }
 
-    /// Removes a participant. Sources addressed to it finish at the next tick.
-    pub fn remove_participant(&mut self, id: ParticipantId) -> Result<(), MixError> {
+    /// Removes a participant and returns its last status (a participant who leaves while
+    /// talking gets no stop-talking event from the room: `status.talking` tells the caller to
+    /// close it). Sources addressed to it finish at the next tick.
+    pub fn remove_participant(&mut self, id: ParticipantId) -> Result<ParticipantStatus, MixError> {
         let slot = self.participant_slot_mut(id)?;
-        slot.occupant = None;
+        let status = slot.occupant.take().map(|p| p.status).unwrap_or_default();
         slot.generation = slot.generation.wrapping_add(1);
         self.heard[id.index()] = Heard::Silence;
         self.free_participants.push(id.index);
         self.participant_count -= 1;
-        Ok(())
+        Ok(status)
     }
 
     /// Whether `id` names a participant of this room.

@@ -1,0 +1,31 @@
+//! Helpers for tutti's end-to-end tests: locating the built binaries and analysing audio.
+
+use std::path::PathBuf;
+
+/// Path of a binary built from this workspace (`cargo build --workspace --bins`), next to the
+/// test executable's own folder.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test executable path");
+    dir.pop(); // the test executable
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// Amplitude of the `hz` component of `samples` at `rate` (single-bin DFT).
+pub fn amplitude_at(samples: &[f32], rate: u32, hz: f64) -> f64 {
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, &s) in samples.iter().enumerate() {
+        let phase = 2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate);
+        re += f64::from(s) * phase.cos();
+        im += f64::from(s) * phase.sin();
+    }
+    2.0 * (re * re + im * im).sqrt() / samples.len().max(1) as f64
+}
