@@ -6,33 +6,28 @@ use std::process::Command;
 
 use tutti_e2e::{amplitude_at, workspace_binary};
 
-fn write_tone_i16(path: &Path, rate: u32, hz: f64, seconds: f64) {
+/// Writes a sine at `hz` (peak 0.3) as a WAV file of the given rate, channels and format.
+fn write_tone(path: &Path, rate: u32, channels: u16, float: bool, hz: f64, seconds: f64) {
     let spec = hound::WavSpec {
-        channels: 1,
+        channels,
         sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
+        bits_per_sample: if float { 32 } else { 16 },
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
     };
     let mut writer = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..(f64::from(rate) * seconds) as usize {
         let s = 0.3 * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate)).sin();
-        writer.write_sample((s * 32767.0) as i16).unwrap();
-    }
-    writer.finalize().unwrap();
-}
-
-fn write_tone_stereo_float(path: &Path, rate: u32, hz: f64, seconds: f64) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..(f64::from(rate) * seconds) as usize {
-        let s = (0.3 * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate)).sin()) as f32;
-        writer.write_sample(s).unwrap();
-        writer.write_sample(s).unwrap();
+        for _ in 0..channels {
+            if float {
+                writer.write_sample(s as f32).unwrap();
+            } else {
+                writer.write_sample((s * 32767.0) as i16).unwrap();
+            }
+        }
     }
     writer.finalize().unwrap();
 }
@@ -57,8 +52,8 @@ fn each_caller_hears_the_others_and_not_itself() {
     let dir = tempdir("mixdown");
     let alice = dir.join("alice.wav");
     let bob = dir.join("bob.wav");
-    write_tone_i16(&alice, 16_000, 400.0, 3.0);
-    write_tone_stereo_float(&bob, 44_100, 1000.0, 2.0);
+    write_tone(&alice, 16_000, 1, false, 400.0, 3.0);
+    write_tone(&bob, 44_100, 2, true, 1000.0, 2.0);
     let out = dir.join("out");
 
     let output = Command::new(workspace_binary("tutti"))
@@ -149,7 +144,7 @@ fn bad_input_is_refused_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/caller.wav"));
 
     let alice = dir.join("alice.wav");
-    write_tone_i16(&alice, 8_000, 400.0, 0.2);
+    write_tone(&alice, 8_000, 1, false, 400.0, 0.2);
     let bad_tone = Command::new(workspace_binary("tutti"))
         .arg("mixdown")
         .arg(&alice)

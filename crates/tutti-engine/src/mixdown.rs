@@ -104,6 +104,16 @@ fn tone_ticks(tone: &Option<ToneProgram>) -> u64 {
         .map_or(0, |d| ticks_for(d) + 1)
 }
 
+fn play_to_room(room: &mut Room, tone: &Option<ToneProgram>) -> Result<(), EngineError> {
+    if let Some(tone) = tone {
+        room.add_source(
+            Box::new(ToneGenerator::new(tone.clone())),
+            SourceTarget::Room,
+        )?;
+    }
+    Ok(())
+}
+
 /// Runs a mixdown to its end: every caller's audio played out, then the last exit tone.
 pub fn run_mixdown(plan: &MixdownPlan) -> Result<Mixdown, EngineError> {
     if plan.callers.is_empty() {
@@ -146,12 +156,7 @@ pub fn run_mixdown(plan: &MixdownPlan) -> Result<Mixdown, EngineError> {
             if tick == join && ids[index].is_none() && leave > join {
                 ids[index] = Some(room.add_participant(caller.settings)?);
                 result.events.push(event(TimelineEventKind::Joined));
-                if let Some(tone) = &plan.entry_tone {
-                    room.add_source(
-                        Box::new(ToneGenerator::new(tone.clone())),
-                        SourceTarget::Room,
-                    )?;
-                }
+                play_to_room(&mut room, &plan.entry_tone)?;
             }
             if tick == leave {
                 if let Some(id) = ids[index].take() {
@@ -163,12 +168,7 @@ pub fn run_mixdown(plan: &MixdownPlan) -> Result<Mixdown, EngineError> {
                         });
                     }
                     result.events.push(event(TimelineEventKind::Left));
-                    if let Some(tone) = &plan.exit_tone {
-                        room.add_source(
-                            Box::new(ToneGenerator::new(tone.clone())),
-                            SourceTarget::Room,
-                        )?;
-                    }
+                    play_to_room(&mut room, &plan.exit_tone)?;
                 }
             }
             if let Some(id) = ids[index] {

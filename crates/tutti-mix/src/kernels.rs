@@ -123,6 +123,32 @@ pub fn peak_abs(frame: &Frame) -> f32 {
     acc.iter().fold(0.0f32, |m, &a| m.max(a))
 }
 
+/// `x *= gain` with `gain` moving from `first_gain` by `step` per sample, then a soft knee:
+/// magnitudes up to `threshold` pass unchanged, above it they bend smoothly towards
+/// `threshold + headroom` and never reach it. NaN samples become silence.
+///
+/// The knee is `t + h·o/(1 + o)` with `o = (|x| − t)/h`: continuous with slope 1 at the
+/// threshold like `tanh`, but a division instead of a transcendental, so it vectorizes.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
+pub fn ramp_and_knee(frame: &mut Frame, first_gain: f32, step: f32, threshold: f32, headroom: f32) {
+    for (block, chunk) in frame.chunks_exact_mut(LANES).enumerate() {
+        let base = first_gain + step * (block * LANES) as f32;
+        for (lane, s) in chunk.iter_mut().enumerate() {
+            let x = *s * (base + step * lane as f32);
+            let magnitude = x.abs();
+            let over = (magnitude - threshold) / headroom;
+            let bent = threshold + headroom * over / (1.0 + over);
+            let shaped = if magnitude > threshold {
+                bent
+            } else {
+                magnitude
+            };
+            let signed = shaped.copysign(x);
+            *s = if x.is_nan() { 0.0 } else { signed };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +175,27 @@ mod tests {
     fn mean_abs_of_a_square_wave_is_its_amplitude() {
         let frame = frame_from(&[0.5, -0.5]);
         assert!((mean_abs(&frame) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_knee_is_identity_below_threshold_monotonic_and_bounded() {
+        let mut frame = Frame::silent();
+        for (i, s) in frame.iter_mut().enumerate() {
+            *s = (i as f32 / 80.0) - 6.0; // -6.0 ..= 6.0
+        }
+        frame[0] = f32::NAN;
+        let original = frame.clone();
+        ramp_and_knee(&mut frame, 1.0, 0.0, 0.9, 0.1);
+        assert_eq!(frame[0], 0.0);
+        let mut previous = f32::NEG_INFINITY;
+        for (&out, &x) in frame.iter().zip(original.iter()).skip(1) {
+            assert!(out.abs() < 1.0);
+            if x.abs() <= 0.9 {
+                assert_eq!(out, x);
+            }
+            assert!(out >= previous, "not monotonic at {x}");
+            previous = out;
+        }
     }
 
     proptest! {

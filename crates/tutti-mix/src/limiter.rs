@@ -103,19 +103,7 @@ const CEILING: f32 = 1.0 - 1.0 / 32768.0;
 /// Applies a gain moving linearly from `start` to `end` across the frame, then the soft knee.
 fn ramp_and_knee(frame: &mut Frame, start: f32, end: f32, threshold: f32) {
     let step = (end - start) / FRAME_SAMPLES as f32;
-    let headroom = CEILING - threshold;
-    for (i, s) in frame.iter_mut().enumerate() {
-        let g = start + step * (i + 1) as f32;
-        // NaN never reaches an output: the mixer cleans its inputs; guard anyway.
-        let x = if s.is_nan() { 0.0 } else { *s * g };
-        let magnitude = x.abs();
-        *s = if magnitude <= threshold {
-            x
-        } else {
-            let over = (magnitude - threshold) / headroom;
-            (threshold + headroom * over.tanh()).copysign(x)
-        };
-    }
+    kernels::ramp_and_knee(frame, start + step, step, threshold, CEILING - threshold);
 }
 
 #[cfg(test)]
