@@ -1,4 +1,5 @@
-//! Helpers for tutti's end-to-end tests: locating the built binaries and analysing audio.
+//! Helpers for tutti's tests, end to end and per crate: locating the built binaries and
+//! analysing audio.
 
 use std::path::PathBuf;
 

@@ -17,4 +17,21 @@ pub enum CodecError {
     /// The resampler failed while processing.
     #[error("resampling failed: {0}")]
     Resample(String),
+    /// libopus refused a setting or a packet.
+    #[error("opus: {0}")]
+    Opus(#[from] opus::Error),
+    /// A payload longer than a decoder takes (120 ms of audio).
+    #[error("payload of {bytes} bytes is too long for {codec}")]
+    PayloadTooLong {
+        /// The codec.
+        codec: &'static str,
+        /// Its length.
+        bytes: usize,
+    },
+    /// An encoder was given something other than 20 ms of 48 kHz audio, or a buffer too small.
+    #[error("{0}")]
+    BadBuffer(&'static str),
+    /// An encoder setting outside its range.
+    #[error("invalid encoder setting: {0}")]
+    InvalidSetting(&'static str),
 }

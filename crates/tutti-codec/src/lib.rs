@@ -1,13 +1,36 @@
 //! # tutti-codec: codecs and resampling for tutti
 //!
-//! Today this crate holds the resampling of whole clips (prompts, files played into rooms,
-//! offline mixdown inputs) to the mixer's 48 kHz. Codecs (Opus, G.711, G.722) and the streaming
-//! real-time resampler join it with the media plane.
+//! Every decoder turns RTP payloads into 48 kHz mono f32, the mixer's format, whatever the
+//! codec's own rate; every encoder takes 20 ms of 48 kHz mono and produces one payload. Buffers
+//! are sized at construction, so the real-time calls (`decode`, `conceal`, `recover`, `encode`)
+//! never allocate.
+//!
+//! | codec | RTP clock | coded rate | crate |
+//! |---|---|---|---|
+//! | Opus | 48 kHz | 8–48 kHz, mono or stereo, decoded to 48 kHz mono | libopus via `opus` |
+//! | G.722 | 8 kHz (RFC 3551's historical value) | 16 kHz | [`g722`], tested against FFmpeg's output |
+//! | PCMU / PCMA | 8 kHz | 8 kHz | [`g711`] |
+//!
+//! Narrowband and wideband audio is resampled with rubato's sinc resampler
+//! ([`StreamResampler`]), whose delay stays under 5 ms.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod codec;
 mod error;
+pub mod g711;
+pub mod g722;
+mod opus_codec;
+mod pcm;
 mod resample;
+mod stream_resample;
 
+pub use codec::{
+    decoder_for, encoder_for, AudioDecoder, AudioEncoder, CodecKind, EncoderSettings,
+    FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
+};
 pub use error::CodecError;
+pub use opus_codec::{OpusDecoder, OpusEncoder};
+pub use pcm::{PcmDecoder, PcmEncoder};
 pub use resample::resample_clip;
+pub use stream_resample::StreamResampler;

@@ -248,15 +248,8 @@ mod tests {
         (samples, max_frames)
     }
 
-    /// Power of `hz` in `samples` by correlation (Goertzel-like), normalised to amplitude.
     fn amplitude_at(samples: &[f32], hz: f64) -> f64 {
-        let (mut re, mut im) = (0.0, 0.0);
-        for (i, &s) in samples.iter().enumerate() {
-            let phase = 2.0 * std::f64::consts::PI * hz * i as f64 / 48_000.0;
-            re += f64::from(s) * phase.cos();
-            im += f64::from(s) * phase.sin();
-        }
-        2.0 * (re * re + im * im).sqrt() / samples.len() as f64
+        tutti_e2e::amplitude_at(samples, SAMPLE_RATE, hz)
     }
 
     #[test]

@@ -14,15 +14,9 @@ pub fn sine_frame(hz: f64, amplitude: f32, tick: u64) -> Frame {
     frame
 }
 
-/// Amplitude of the `hz` component of `samples` (single-bin DFT).
+/// Amplitude of the `hz` component of 48 kHz `samples`.
 pub fn amplitude_at(samples: &[f32], hz: f64) -> f64 {
-    let (mut re, mut im) = (0.0, 0.0);
-    for (i, &s) in samples.iter().enumerate() {
-        let phase = 2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(SAMPLE_RATE);
-        re += f64::from(s) * phase.cos();
-        im += f64::from(s) * phase.sin();
-    }
-    2.0 * (re * re + im * im).sqrt() / samples.len() as f64
+    tutti_e2e::amplitude_at(samples, SAMPLE_RATE, hz)
 }
 
 /// Root-mean-square level of `samples`.
