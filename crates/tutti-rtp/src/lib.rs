@@ -5,4 +5,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod dtmf;
+pub mod jitter;
+pub mod packet;
 pub mod sdp;
