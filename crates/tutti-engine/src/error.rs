@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::RoomId;
+
 /// Everything tutti-engine can refuse.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -22,13 +24,56 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
-    /// Resampling failed.
+    /// A codec could not be built.
     #[error(transparent)]
     Codec(#[from] tutti_codec::CodecError),
     /// The mixer refused something.
     #[error(transparent)]
     Mix(#[from] tutti_mix::MixError),
+    /// A tone string was refused.
+    #[error(transparent)]
+    Tone(#[from] tutti_mix::ToneError),
+    /// The SDP offer was refused.
+    #[error(transparent)]
+    Sdp(#[from] tutti_rtp::sdp::SdpError),
     /// A mixdown without callers.
     #[error("a mixdown needs at least one caller")]
     NoCallers,
+    /// No such room.
+    #[error("no room {0}")]
+    UnknownRoom(RoomId),
+    /// The room exists already.
+    #[error("room {0} exists already")]
+    RoomExists(RoomId),
+    /// The room is locked.
+    #[error("room {0} is locked")]
+    RoomLocked(RoomId),
+    /// The room has its maximum number of participants.
+    #[error("room {room} is full ({max} participants)")]
+    RoomFull {
+        /// The room.
+        room: RoomId,
+        /// Its limit.
+        max: usize,
+    },
+    /// Every media port of the range is in use.
+    #[error("no free media port in {first}-{last}")]
+    NoPortAvailable {
+        /// First port of the range.
+        first: u16,
+        /// Last port of the range.
+        last: u16,
+    },
+    /// The negotiated codec has no implementation.
+    #[error("codec {0} is not supported")]
+    UnsupportedCodec(String),
+    /// A socket or thread could not be set up.
+    #[error("media socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// A thread could not be started.
+    #[error("starting a thread: {0}")]
+    Thread(std::io::Error),
+    /// The engine is shutting down.
+    #[error("the media engine has stopped")]
+    Stopped,
 }

@@ -443,6 +443,9 @@ fn build_answer(
         );
         if rtcp_mux {
             sdp.push_str("a=rtcp-mux\r\n");
+        } else {
+            // One port per participant: RTCP comes to the RTP port (RFC 3605).
+            let _ = write!(sdp, "a=rtcp:{}\r\n", config.port);
         }
         if let Some(id) = audio_level_id {
             let _ = write!(sdp, "a=extmap:{id} {AUDIO_LEVEL_URI}\r\n");

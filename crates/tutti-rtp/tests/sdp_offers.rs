@@ -47,7 +47,7 @@ fn baresip_gets_opus_and_telephone_events() {
         n.answer,
         "v=0\r\no=tutti 42 42 IN IP4 198.51.100.1\r\ns=tutti\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n\
          m=audio 20002 RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 minptime=10;useinbandfec=1\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\na=rtcp:20002\r\n"
     );
 }
 

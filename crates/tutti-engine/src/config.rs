@@ -1,0 +1,53 @@
+//! Engine settings, with defaults that work on a laptop.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use tutti_codec::EncoderSettings;
+
+/// How the media plane runs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Mixer threads (default: one per core).
+    pub mixer_threads: usize,
+    /// UDP ports handed to participants, one each (default 20000–29999).
+    pub ports: RangeInclusive<u16>,
+    /// Address media sockets bind to (default: all interfaces).
+    pub bind_address: IpAddr,
+    /// Address written into SDP answers (default: 127.0.0.1; set the public one in production).
+    pub public_address: IpAddr,
+    /// Send to the source of the caller's first valid packet rather than the SDP address, and
+    /// accept nothing from anywhere else (default on; NATed phones need it).
+    pub latching: bool,
+    /// A participant who sends no RTP for this long leaves (default 30 s).
+    pub rtp_timeout: Duration,
+    /// Opus encoder settings for what tutti sends.
+    pub opus: EncoderSettings,
+    /// Codec preference for answers, as SDP encoding names with clock rates.
+    pub codec_preference: Vec<(String, u32)>,
+    /// Capacity of the event channel; events beyond it are counted and dropped.
+    pub event_capacity: usize,
+    /// Interval between RTCP reports per participant (default 5 s, RFC 3550's minimum).
+    pub rtcp_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            mixer_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ports: 20_000..=29_999,
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            public_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            latching: true,
+            rtp_timeout: Duration::from_secs(30),
+            opus: EncoderSettings {
+                complexity: 4,
+                ..EncoderSettings::default()
+            },
+            codec_preference: tutti_rtp::sdp::AnswerConfig::default_preference(),
+            event_capacity: 65_536,
+            rtcp_interval: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The engine's public face: rooms, joins and commands in; events and snapshots out.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender};
+use tutti_codec::CodecKind;
+use tutti_mix::{ParticipantSettings, ToneGenerator, ToneProgram};
+use tutti_rtp::rtcp::{NtpClock, RtcpSession};
+use tutti_rtp::sdp::{answer_offer, AnswerConfig};
+
+use crate::histogram::HistogramSnapshot;
+use crate::inbox::Inbox;
+use crate::leg::{CallLeg, LegMedia};
+use crate::mixer::{Command, MixerThread, ParticipantChange, ThreadMetrics};
+use crate::player::ClipPlayer;
+use crate::receiver::{self, ReceiverCommand, ReceiverHandle};
+use crate::recorder::Recorder;
+use crate::room::RoomSettings;
+use crate::snapshot::RoomSnapshot;
+use crate::{wav, EngineConfig, EngineError, EngineEvent, ParticipantKey, RoomId};
+
+/// A participant asking to join.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    /// The caller's SDP offer.
+    pub offer: String,
+    /// Mute, deaf, gains, threshold, moderator.
+    pub settings: ParticipantSettings,
+    /// Overrides the engine's latching default for this caller.
+    pub latching: Option<bool>,
+}
+
+/// A participant that joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// Its key in the room.
+    pub key: ParticipantKey,
+    /// The SDP answer for the caller.
+    pub answer: String,
+    /// The local media port.
+    pub port: u16,
+    /// The codec negotiated.
+    pub codec: CodecKind,
+}
+
+/// Counters of the whole engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineMetrics {
+    /// Rooms per mixer thread.
+    pub rooms: Vec<usize>,
+    /// Participants per mixer thread.
+    pub participants: Vec<usize>,
+    /// Tick duration, all threads.
+    pub tick_duration: Vec<HistogramSnapshot>,
+    /// Tick lateness, all threads.
+    pub lateness: Vec<HistogramSnapshot>,
+    /// Ticks that ran more than a whole tick late.
+    pub overruns: u64,
+    /// Events dropped because nobody read them fast enough.
+    pub dropped_events: u64,
+}
+
+struct ThreadHandle {
+    commands: Sender<Command>,
+    receiver: ReceiverHandle,
+    metrics: Arc<ThreadMetrics>,
+    rooms: AtomicUsize,
+    join: Option<std::thread::JoinHandle<()>>,
+    receiver_join: Option<std::thread::JoinHandle<()>>,
+}
+
+struct RoomHandle {
+    thread: usize,
+    snapshot: Arc<Mutex<RoomSnapshot>>,
+    next_key: AtomicU32,
+}
+
+/// The real-time media plane.
+pub struct Engine {
+    config: EngineConfig,
+    threads: Vec<ThreadHandle>,
+    rooms: Mutex<HashMap<RoomId, RoomHandle>>,
+    events: Receiver<EngineEvent>,
+    event_sender: Sender<EngineEvent>,
+    port_cursor: AtomicU32,
+    next_token: AtomicUsize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("threads", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.finish()
+}
+
+fn codec_kind(name: &str) -> Option<CodecKind> {
+    [
+        CodecKind::Opus,
+        CodecKind::G722,
+        CodecKind::Pcmu,
+        CodecKind::Pcma,
+    ]
+    .into_iter()
+    .find(|kind| kind.encoding_name().eq_ignore_ascii_case(name))
+}
+
+impl Engine {
+    /// Starts the mixer and receive threads.
+    pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
+        let (event_sender, events) = crossbeam_channel::bounded(config.event_capacity.max(16));
+        let mut threads = Vec::new();
+        for index in 0..config.mixer_threads.max(1) {
+            let (receiver, receiver_join) =
+                receiver::spawn(format!("tutti-rx-{index}")).map_err(EngineError::Thread)?;
+            let (commands, inbox) = crossbeam_channel::unbounded();
+            let metrics = Arc::new(ThreadMetrics::default());
+            let mixer = MixerThread {
+                index,
+                commands: inbox,
+                events: event_sender.clone(),
+                receiver: receiver.commands.clone(),
+                waker: receiver.waker.clone(),
+                metrics: metrics.clone(),
+                config: config.clone(),
+            };
+            let join = std::thread::Builder::new()
+                .name(format!("tutti-mix-{index}"))
+                .spawn(move || mixer.run())
+                .map_err(EngineError::Thread)?;
+            threads.push(ThreadHandle {
+                commands,
+                receiver,
+                metrics,
+                rooms: AtomicUsize::new(0),
+                join: Some(join),
+                receiver_join: Some(receiver_join),
+            });
+        }
+        let first_port = u32::from(*config.ports.start());
+        Ok(Self {
+            config,
+            threads,
+            rooms: Mutex::new(HashMap::new()),
+            events,
+            event_sender,
+            port_cursor: AtomicU32::new(first_port),
+            next_token: AtomicUsize::new(1),
+        })
+    }
+
+    /// The stream of events (joins, leaves, talking, DTMF, overruns).
+    pub fn events(&self) -> &Receiver<EngineEvent> {
+        &self.events
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn send(&self, thread: usize, command: Command) -> Result<(), EngineError> {
+        self.threads[thread]
+            .commands
+            .send(command)
+            .map_err(|_| EngineError::Stopped)
+    }
+
+    fn room_thread(&self, room: RoomId) -> Result<usize, EngineError> {
+        let rooms = self.rooms.lock().map_err(|_| EngineError::Stopped)?;
+        rooms
+            .get(&room)
+            .map(|h| h.thread)
+            .ok_or(EngineError::UnknownRoom(room))
+    }
+
+    /// Creates a room on the least loaded mixer thread.
+    pub fn create_room(&self, room: RoomId, settings: RoomSettings) -> Result<(), EngineError> {
+        let mut rooms = self.rooms.lock().map_err(|_| EngineError::Stopped)?;
+        if rooms.contains_key(&room) {
+            return Err(EngineError::RoomExists(room));
+        }
+        let thread = (0..self.threads.len())
+            .min_by_key(|&i| self.threads[i].rooms.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        self.threads[thread].rooms.fetch_add(1, Ordering::Relaxed);
+        let snapshot = Arc::new(Mutex::new(RoomSnapshot {
+            locked: settings.locked,
+            ..RoomSnapshot::default()
+        }));
+        self.send(
+            thread,
+            Command::CreateRoom {
+                room,
+                settings,
+                snapshot: snapshot.clone(),
+            },
+        )?;
+        rooms.insert(
+            room,
+            RoomHandle {
+                thread,
+                snapshot,
+                next_key: AtomicU32::new(1),
+            },
+        );
+        Ok(())
+    }
+
+    /// Ends a room: everyone leaves.
+    pub fn destroy_room(&self, room: RoomId) -> Result<(), EngineError> {
+        let handle = {
+            let mut rooms = self.rooms.lock().map_err(|_| EngineError::Stopped)?;
+            rooms.remove(&room).ok_or(EngineError::UnknownRoom(room))?
+        };
+        self.threads[handle.thread]
+            .rooms
+            .fetch_sub(1, Ordering::Relaxed);
+        self.send(handle.thread, Command::DestroyRoom { room })
+    }
+
+    fn bind_media_socket(&self) -> Result<(std::net::UdpSocket, u16), EngineError> {
+        let (first, last) = (
+            u32::from(*self.config.ports.start()),
+            u32::from(*self.config.ports.end()),
+        );
+        let span = last.saturating_sub(first) + 1;
+        for _ in 0..span {
+            let offset = self
+                .port_cursor
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_sub(first)
+                % span;
+            let port = (first + offset) as u16;
+            if let Ok(socket) =
+                std::net::UdpSocket::bind(SocketAddr::new(self.config.bind_address, port))
+            {
+                return Ok((socket, port));
+            }
+        }
+        Err(EngineError::NoPortAvailable {
+            first: first as u16,
+            last: last as u16,
+        })
+    }
+
+    /// Joins a plain-RTP participant: binds its port, answers its offer, and puts it in the
+    /// room once the room accepts it (not locked, not full).
+    pub fn join(&self, room: RoomId, request: JoinRequest) -> Result<Joined, EngineError> {
+        let (thread, key) = {
+            let rooms = self.rooms.lock().map_err(|_| EngineError::Stopped)?;
+            let handle = rooms.get(&room).ok_or(EngineError::UnknownRoom(room))?;
+            (
+                handle.thread,
+                handle.next_key.fetch_add(1, Ordering::Relaxed),
+            )
+        };
+        let (socket, port) = self.bind_media_socket()?;
+        let negotiated = answer_offer(
+            &request.offer,
+            &AnswerConfig {
+                address: self.config.public_address,
+                port,
+                preference: self.config.codec_preference.clone(),
+                session_id: random_u64() >> 1,
+                ptime_ms: 20,
+            },
+        )?;
+        let codec = codec_kind(&negotiated.codec.name)
+            .ok_or_else(|| EngineError::UnsupportedCodec(negotiated.codec.name.clone()))?;
+        let decoder = tutti_codec::decoder_for(codec)?;
+        let encoder = tutti_codec::encoder_for(codec, &self.config.opus)?;
+        let ssrc = random_u64() as u32;
+        let now = Instant::now();
+        let rtcp = RtcpSession::new(
+            ssrc,
+            format!("tutti-{ssrc:08x}"),
+            NtpClock::new(now, SystemTime::now()),
+        );
+        let answer = negotiated.answer.clone();
+        let media = LegMedia {
+            negotiated,
+            codec,
+            latching: request.latching.unwrap_or(self.config.latching),
+        };
+
+        socket.set_nonblocking(true)?;
+        let mut socket = mio::net::UdpSocket::from_std(socket);
+        let token = mio::Token(self.next_token.fetch_add(1, Ordering::Relaxed));
+        let receiver = &self.threads[thread].receiver;
+        receiver::register(&receiver.registry, &mut socket, token)?;
+        let socket = Arc::new(socket);
+        let inbox = Arc::new(Inbox::new());
+        let leg = CallLeg::new(
+            socket.clone(),
+            inbox.clone(),
+            media,
+            decoder,
+            encoder,
+            rtcp,
+            ssrc,
+            now,
+        );
+        let _ = receiver
+            .commands
+            .send(ReceiverCommand::Add(token, socket, inbox));
+        let _ = receiver.waker.wake();
+
+        let (reply, result) = crossbeam_channel::bounded(1);
+        self.send(
+            thread,
+            Command::Join {
+                room,
+                key,
+                leg: Box::new(leg),
+                settings: request.settings,
+                token,
+                reply,
+            },
+        )?;
+        result
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| EngineError::Stopped)??;
+        Ok(Joined {
+            key,
+            answer,
+            port,
+            codec,
+        })
+    }
+
+    /// Removes a participant (kick or hang-up).
+    pub fn leave(&self, room: RoomId, key: ParticipantKey) -> Result<(), EngineError> {
+        self.send(self.room_thread(room)?, Command::Leave { room, key })
+    }
+
+    /// Changes one participant.
+    pub fn update(
+        &self,
+        room: RoomId,
+        key: ParticipantKey,
+        change: ParticipantChange,
+    ) -> Result<(), EngineError> {
+        self.send(
+            self.room_thread(room)?,
+            Command::Update {
+                room,
+                key: Some(key),
+                change,
+                skip_moderators: false,
+            },
+        )
+    }
+
+    /// Changes every participant of a room, or every one but the moderators.
+    pub fn update_all(
+        &self,
+        room: RoomId,
+        change: ParticipantChange,
+        skip_moderators: bool,
+    ) -> Result<(), EngineError> {
+        self.send(
+            self.room_thread(room)?,
+            Command::Update {
+                room,
+                key: None,
+                change,
+                skip_moderators,
+            },
+        )
+    }
+
+    /// Plays a tone string to the room or to one participant.
+    pub fn play_tone(
+        &self,
+        room: RoomId,
+        target: Option<ParticipantKey>,
+        tone: &str,
+    ) -> Result<(), EngineError> {
+        let program = ToneProgram::parse(tone)?;
+        let source = Box::new(ToneGenerator::new(program));
+        self.send(
+            self.room_thread(room)?,
+            Command::Play {
+                room,
+                target,
+                source,
+            },
+        )
+    }
+
+    /// Plays a WAV file (any rate and format) to the room or to one participant. The file is
+    /// decoded here, off the mixer thread.
+    pub fn play_wav(
+        &self,
+        room: RoomId,
+        target: Option<ParticipantKey>,
+        path: &std::path::Path,
+    ) -> Result<(), EngineError> {
+        let samples = wav::read_mono_48k(path)?;
+        let source = Box::new(ClipPlayer::new(samples));
+        self.send(
+            self.room_thread(room)?,
+            Command::Play {
+                room,
+                target,
+                source,
+            },
+        )
+    }
+
+    /// Locks or unlocks a room: a locked room refuses joins.
+    pub fn set_locked(&self, room: RoomId, locked: bool) -> Result<(), EngineError> {
+        self.send(self.room_thread(room)?, Command::SetLocked { room, locked })
+    }
+
+    /// Records the room mix to a WAV file, for at most `max` when given.
+    pub fn start_recording(
+        &self,
+        room: RoomId,
+        path: PathBuf,
+        max: Option<Duration>,
+    ) -> Result<(), EngineError> {
+        let thread = self.room_thread(room)?;
+        let recorder = Recorder::start(room, path, max, self.event_sender.clone())?;
+        self.send(thread, Command::StartRecording { room, recorder })
+    }
+
+    /// Stops a recording; the file is closed and [`EngineEvent::RecordingFinished`] follows.
+    pub fn stop_recording(&self, room: RoomId) -> Result<(), EngineError> {
+        self.send(self.room_thread(room)?, Command::StopRecording { room })
+    }
+
+    /// The room's realtime state as of its last snapshot (at most 100 ms old).
+    pub fn snapshot(&self, room: RoomId) -> Option<RoomSnapshot> {
+        let rooms = self.rooms.lock().ok()?;
+        let handle = rooms.get(&room)?;
+        let snapshot = handle.snapshot.lock().ok()?;
+        Some(snapshot.clone())
+    }
+
+    /// Counters and histograms of every mixer thread.
+    pub fn metrics(&self) -> EngineMetrics {
+        let mut metrics = EngineMetrics::default();
+        for thread in &self.threads {
+            let m = &thread.metrics;
+            metrics.rooms.push(m.rooms.load(Ordering::Relaxed));
+            metrics
+                .participants
+                .push(m.participants.load(Ordering::Relaxed));
+            metrics.tick_duration.push(m.tick_duration.snapshot());
+            metrics.lateness.push(m.lateness.snapshot());
+            metrics.overruns += m.overruns.load(Ordering::Relaxed);
+            metrics.dropped_events += m.dropped_events.load(Ordering::Relaxed);
+        }
+        metrics
+    }
+
+    /// Stops every thread: participants get their leave events, recordings are closed.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
+        for thread in &self.threads {
+            let _ = thread.commands.send(Command::Stop);
+        }
+        for thread in &mut self.threads {
+            if let Some(join) = thread.join.take() {
+                let _ = join.join();
+            }
+            if let Some(join) = thread.receiver_join.take() {
+                let _ = join.join();
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}

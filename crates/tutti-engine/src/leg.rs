@@ -1,0 +1,340 @@
+//! One participant's media on its mixer thread: datagrams in, one 20 ms frame out per tick;
+//! mixed audio in, RTP out. Everything is allocated when the participant joins.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::UdpSocket;
+use tutti_codec::{AudioDecoder, AudioEncoder, CodecKind, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES};
+use tutti_mix::Frame;
+use tutti_rtp::dtmf::{DtmfDigit, DtmfReceiver};
+use tutti_rtp::jitter::{JitterBuffer, JitterConfig, Playout};
+use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram as Parsed, DropReason, OutgoingRtp};
+use tutti_rtp::rtcp::RtcpSession;
+use tutti_rtp::sdp::{Direction, Negotiated};
+
+use crate::inbox::Inbox;
+
+/// Largest RTP packet tutti writes.
+const MAX_OUT: usize = 1500;
+/// Consecutive concealed frames after which a silent line counts as silent, not as speech lost.
+const MAX_CONCEALED: u32 = 5;
+
+/// Counters of one participant's media.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LegCounters {
+    /// RTP packets accepted.
+    pub packets_in: u64,
+    /// RTP packets sent.
+    pub packets_out: u64,
+    /// Datagrams dropped as not RTP/RTCP or malformed.
+    pub malformed: u64,
+    /// RTP packets with a payload type that was not negotiated.
+    pub unexpected_payload_type: u64,
+    /// Datagrams from an address other than the latched one.
+    pub foreign_source: u64,
+    /// Datagrams dropped because the mixer fell behind.
+    pub overflow: u64,
+    /// Sends the OS refused (a full socket buffer).
+    pub send_failures: u64,
+    /// Frames concealed (PLC) or recovered (FEC).
+    pub concealed: u64,
+    /// Frames recovered from FEC.
+    pub fec_recovered: u64,
+}
+
+/// What negotiation fixed for a leg.
+#[derive(Clone, Debug)]
+pub struct LegMedia {
+    /// The negotiated SDP.
+    pub negotiated: Negotiated,
+    /// The codec.
+    pub codec: CodecKind,
+    /// Latch onto the first valid source address.
+    pub latching: bool,
+}
+
+/// One participant's media state.
+pub struct CallLeg {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) inbox: Arc<Inbox>,
+    media: LegMedia,
+    latched: Option<SocketAddr>,
+    jitter: JitterBuffer,
+    decoder: Box<dyn AudioDecoder>,
+    /// Decoded 48 kHz audio not yet handed to the mixer.
+    pending: Vec<f32>,
+    scratch: Vec<f32>,
+    concealed_in_a_row: u32,
+    dtmf: Option<DtmfReceiver>,
+    pub(crate) rtcp: RtcpSession,
+    pub(crate) next_rtcp: Instant,
+    // Outgoing stream.
+    pub(crate) encoder: Box<dyn AudioEncoder>,
+    ssrc: u32,
+    sequence: u16,
+    timestamp: u32,
+    was_silent: bool,
+    out: Box<[u8; MAX_OUT]>,
+    pub(crate) last_received: Instant,
+    pub(crate) counters: LegCounters,
+}
+
+impl std::fmt::Debug for CallLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallLeg")
+            .field("codec", &self.media.codec)
+            .field("latched", &self.latched)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallLeg {
+    /// Builds a leg; allocates everything it will use.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        socket: Arc<UdpSocket>,
+        inbox: Arc<Inbox>,
+        media: LegMedia,
+        decoder: Box<dyn AudioDecoder>,
+        encoder: Box<dyn AudioEncoder>,
+        rtcp: RtcpSession,
+        ssrc: u32,
+        now: Instant,
+    ) -> Self {
+        let clock = media.negotiated.codec.clock_rate;
+        let dtmf = media
+            .negotiated
+            .telephone_event
+            .as_ref()
+            .map(|event| DtmfReceiver::new(event.clock_rate));
+        Self {
+            socket,
+            inbox,
+            latched: None,
+            jitter: JitterBuffer::new(JitterConfig::new(clock)),
+            decoder,
+            pending: Vec::with_capacity(MAX_PACKET_SAMPLES * 2),
+            scratch: vec![0.0; MAX_PACKET_SAMPLES],
+            concealed_in_a_row: MAX_CONCEALED,
+            dtmf,
+            rtcp,
+            next_rtcp: now,
+            encoder,
+            ssrc,
+            sequence: (ssrc >> 16) as u16,
+            timestamp: ssrc.rotate_left(7),
+            was_silent: true,
+            out: Box::new([0; MAX_OUT]),
+            last_received: now,
+            counters: LegCounters::default(),
+            media,
+        }
+    }
+
+    /// Jitter buffer statistics.
+    pub fn jitter_stats(&self) -> tutti_rtp::jitter::JitterStats {
+        self.jitter.stats()
+    }
+
+    /// Where packets go now.
+    fn destination(&self) -> SocketAddr {
+        self.latched.unwrap_or(self.media.negotiated.remote_rtp)
+    }
+
+    fn accepts_source(&self, from: SocketAddr) -> bool {
+        match self.latched {
+            Some(latched) => latched == from,
+            None if self.media.latching => true,
+            // Without latching: the SDP address's host, any port.
+            None => from.ip() == self.media.negotiated.remote_rtp.ip(),
+        }
+    }
+
+    /// Drains the inbox: RTP into the jitter buffer, DTMF into digits, RTCP into stats.
+    pub fn receive(&mut self, now: Instant, mut on_digit: impl FnMut(DtmfDigit)) {
+        self.counters.overflow = self
+            .inbox
+            .overflow
+            .load(std::sync::atomic::Ordering::Relaxed);
+        while let Some(datagram) = self.inbox.next() {
+            self.receive_one(datagram.bytes(), datagram.from, datagram.at, &mut on_digit);
+            self.inbox.recycle(datagram);
+        }
+        let _ = now;
+    }
+
+    fn receive_one(
+        &mut self,
+        bytes: &[u8],
+        from: SocketAddr,
+        at: Instant,
+        on_digit: &mut impl FnMut(DtmfDigit),
+    ) {
+        if !self.accepts_source(from) {
+            self.counters.foreign_source += 1;
+            return;
+        }
+        let negotiated = &self.media.negotiated;
+        match parse_datagram(bytes, negotiated.audio_level_id) {
+            Ok(Parsed::Rtp(packet)) => {
+                let event_pt = negotiated.telephone_event.as_ref().map(|e| e.payload_type);
+                if packet.payload_type == negotiated.codec.payload_type {
+                    self.jitter.push_rtp(&packet, at);
+                    if let Some(digit) = self.dtmf.as_mut().and_then(|d| d.poll(packet.timestamp)) {
+                        on_digit(digit);
+                    }
+                } else if Some(packet.payload_type) == event_pt {
+                    if let Some(digit) = self
+                        .dtmf
+                        .as_mut()
+                        .and_then(|d| d.push(packet.timestamp, packet.payload))
+                    {
+                        on_digit(digit);
+                    }
+                } else if packet.payload_type == 13 {
+                    // Comfort noise: the caller is silent; nothing to play.
+                } else {
+                    self.counters.unexpected_payload_type += 1;
+                    return;
+                }
+                self.counters.packets_in += 1;
+                self.rtcp.on_rtp_received(packet.ssrc, packet.sequence);
+                self.last_received = at;
+                if self.media.latching && self.latched.is_none() {
+                    self.latched = Some(from);
+                }
+            }
+            Ok(Parsed::Rtcp(data)) => {
+                if self.rtcp.handle(data, at).is_err() {
+                    self.counters.malformed += 1;
+                }
+            }
+            Err(DropReason::NotRtp | DropReason::MalformedRtp | DropReason::MalformedRtcp)
+            | Err(_) => {
+                self.counters.malformed += 1;
+            }
+        }
+    }
+
+    /// Produces the participant's next 20 ms into `frame`. Returns false when nothing is
+    /// playing (the mixer then treats the participant as silent).
+    pub fn next_frame(&mut self, now: Instant, frame: &mut Frame) -> bool {
+        let mut attempts = 0;
+        while self.pending.len() < FRAME_SAMPLES_48K && attempts < 8 {
+            attempts += 1;
+            let produced = match self.jitter.pop(now) {
+                Playout::Packet { payload, .. } => {
+                    let produced = self.decoder.decode(payload, &mut self.scratch);
+                    self.concealed_in_a_row = 0;
+                    produced.unwrap_or(0)
+                }
+                Playout::Lost { next } => {
+                    self.counters.concealed += 1;
+                    self.concealed_in_a_row += 1;
+                    let slot = &mut self.scratch[..FRAME_SAMPLES_48K];
+                    let recovered =
+                        next.and_then(|next| self.decoder.recover(next, slot).ok().flatten());
+                    match recovered {
+                        Some(n) => {
+                            self.counters.fec_recovered += 1;
+                            n
+                        }
+                        None => self.decoder.conceal(slot).unwrap_or(0),
+                    }
+                }
+                Playout::Nothing => {
+                    if self.concealed_in_a_row >= MAX_CONCEALED {
+                        break;
+                    }
+                    // A gap while talking (jitter, or the delay growing): conceal it.
+                    self.concealed_in_a_row += 1;
+                    self.counters.concealed += 1;
+                    self.decoder
+                        .conceal(&mut self.scratch[..FRAME_SAMPLES_48K])
+                        .unwrap_or(0)
+                }
+            };
+            if produced == 0 {
+                break;
+            }
+            self.pending.extend_from_slice(&self.scratch[..produced]);
+        }
+        if self.pending.len() < FRAME_SAMPLES_48K {
+            self.pending.clear();
+            return false;
+        }
+        frame.copy_from_slice(&self.pending[..FRAME_SAMPLES_48K]);
+        self.pending.drain(..FRAME_SAMPLES_48K);
+        true
+    }
+
+    /// Whether this leg sends media to the caller.
+    pub fn sends(&self) -> bool {
+        self.media.negotiated.direction.sends()
+            && self.media.negotiated.direction != Direction::Inactive
+    }
+
+    /// The codec and payload type of what this leg sends: listeners with the same key can
+    /// share an encoded payload.
+    pub fn codec(&self) -> CodecKind {
+        self.media.codec
+    }
+
+    /// Encodes with this leg's own encoder. Returns the payload length.
+    pub fn encode_own(&mut self, frame: &Frame, payload: &mut [u8]) -> usize {
+        self.encoder.encode(&frame[..], payload).unwrap_or(0)
+    }
+
+    /// Wraps `payload` in this leg's RTP stream and sends it.
+    pub fn send_payload(&mut self, payload: &[u8], silent: bool) {
+        let increment = self.encoder.timestamp_increment();
+        self.timestamp = self.timestamp.wrapping_add(increment);
+        self.sequence = self.sequence.wrapping_add(1);
+        let marker = self.was_silent && !silent;
+        self.was_silent = silent;
+        if payload.is_empty() || !self.sends() {
+            return;
+        }
+        let header = OutgoingRtp {
+            payload_type: self.media.negotiated.codec.payload_type,
+            sequence: self.sequence,
+            timestamp: self.timestamp,
+            ssrc: self.ssrc,
+            marker,
+        };
+        let destination = self.destination();
+        let Some(len) = write_rtp(&mut self.out[..], &header, payload) else {
+            return;
+        };
+        match self.socket.send_to(&self.out[..len], destination) {
+            Ok(_) => {
+                self.counters.packets_out += 1;
+                self.rtcp.on_rtp_sent(payload.len());
+            }
+            Err(_) => self.counters.send_failures += 1,
+        }
+    }
+
+    /// Sends an RTCP report when one is due.
+    pub fn maybe_send_rtcp(&mut self, now: Instant, interval: std::time::Duration) {
+        if now < self.next_rtcp {
+            return;
+        }
+        self.next_rtcp = now + interval;
+        let jitter = self.jitter.stats().jitter;
+        let clock = self.media.negotiated.codec.clock_rate;
+        let destination = match self.latched {
+            Some(latched) if self.media.negotiated.rtcp_mux => latched,
+            _ => self.media.negotiated.remote_rtcp,
+        };
+        if let Some(len) =
+            self.rtcp
+                .write_report(now, self.timestamp, jitter, clock, &mut self.out[..])
+        {
+            let _ = self.socket.send_to(&self.out[..len], destination);
+        }
+    }
+}

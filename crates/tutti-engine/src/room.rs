@@ -1,0 +1,368 @@
+//! A room on its mixer thread: the tutti-mix room plus every participant's call leg, ticked
+//! together.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use tutti_codec::{AudioEncoder, CodecKind};
+use tutti_mix::{
+    Frame, MixEvent, ParticipantId, ParticipantSettings, Room, RoomConfig, SourceId, SourceTarget,
+    ToneGenerator, ToneProgram,
+};
+
+use crate::leg::CallLeg;
+use crate::recorder::Recorder;
+use crate::snapshot::{ParticipantSnapshot, RoomSnapshot};
+use crate::{EngineEvent, LeaveReason, ParticipantKey, RoomId};
+
+/// How a room behaves.
+#[derive(Clone, Debug, Default)]
+pub struct RoomSettings {
+    /// Mixing parameters.
+    pub mix: RoomConfig,
+    /// Most participants at once (0: no limit).
+    pub max_participants: usize,
+    /// A locked room refuses joins.
+    pub locked: bool,
+    /// Played to the room when someone joins.
+    pub entry_tone: Option<ToneProgram>,
+    /// Played to the room when someone leaves.
+    pub exit_tone: Option<ToneProgram>,
+}
+
+pub(crate) struct Member {
+    pub(crate) key: ParticipantKey,
+    pub(crate) id: ParticipantId,
+    pub(crate) leg: Box<CallLeg>,
+    served: bool,
+}
+
+/// An encoder shared by every listener of the common mix with one codec.
+struct SharedEncoder {
+    encoder: Box<dyn AudioEncoder>,
+    payload: Box<[u8; 1500]>,
+    len: usize,
+    fresh: bool,
+}
+
+pub(crate) struct EngineRoom {
+    pub(crate) id: RoomId,
+    pub(crate) settings: RoomSettings,
+    pub(crate) mix: Room,
+    pub(crate) members: Vec<Member>,
+    shared: Vec<(CodecKind, SharedEncoder)>,
+    sources: Vec<SourceId>,
+    finished: Vec<SourceId>,
+    /// Participants removed by the last tick for RTP inactivity.
+    pub(crate) timed_out: Vec<ParticipantKey>,
+    pub(crate) recorder: Option<Recorder>,
+    pub(crate) snapshot: Arc<Mutex<RoomSnapshot>>,
+    scratch: Box<Frame>,
+    silence: Box<Frame>,
+    own_payload: Box<[u8; 1500]>,
+}
+
+/// Everything a room needs from its thread while ticking.
+pub(crate) struct TickContext<'a> {
+    pub(crate) now: Instant,
+    pub(crate) events: &'a Sender<EngineEvent>,
+    pub(crate) dropped_events: &'a mut u64,
+    pub(crate) rtp_timeout: Duration,
+    pub(crate) rtcp_interval: Duration,
+    pub(crate) opus: &'a tutti_codec::EncoderSettings,
+}
+
+fn emit(ctx: &mut TickContext<'_>, event: EngineEvent) {
+    if ctx.events.try_send(event).is_err() {
+        *ctx.dropped_events += 1;
+    }
+}
+
+impl EngineRoom {
+    pub(crate) fn new(
+        id: RoomId,
+        settings: RoomSettings,
+        snapshot: Arc<Mutex<RoomSnapshot>>,
+    ) -> Self {
+        Self {
+            id,
+            mix: Room::new(settings.mix),
+            settings,
+            members: Vec::new(),
+            shared: Vec::new(),
+            sources: Vec::new(),
+            finished: Vec::new(),
+            timed_out: Vec::new(),
+            recorder: None,
+            snapshot,
+            scratch: Box::new(Frame::silent()),
+            silence: Box::new(Frame::silent()),
+            own_payload: Box::new([0; 1500]),
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.settings.max_participants != 0 && self.members.len() >= self.settings.max_participants
+    }
+
+    pub(crate) fn play(
+        &mut self,
+        source: Box<dyn tutti_mix::AudioSource>,
+        target: Option<ParticipantKey>,
+    ) -> bool {
+        let target = match target {
+            None => SourceTarget::Room,
+            Some(key) => match self.members.iter().find(|m| m.key == key) {
+                Some(member) => SourceTarget::Listener(member.id),
+                None => return false,
+            },
+        };
+        match self.mix.add_source(source, target) {
+            Ok(id) => {
+                self.sources.push(id);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn play_tone(&mut self, tone: Option<ToneProgram>) {
+        if let Some(tone) = tone {
+            self.play(Box::new(ToneGenerator::new(tone)), None);
+        }
+    }
+
+    pub(crate) fn add(
+        &mut self,
+        key: ParticipantKey,
+        leg: Box<CallLeg>,
+        settings: ParticipantSettings,
+        opus: &tutti_codec::EncoderSettings,
+    ) -> Result<(), tutti_mix::MixError> {
+        let id = self.mix.add_participant(settings)?;
+        let codec = leg.codec();
+        if !self.shared.iter().any(|(kind, _)| *kind == codec) {
+            if let Ok(encoder) = tutti_codec::encoder_for(codec, opus) {
+                self.shared.push((
+                    codec,
+                    SharedEncoder {
+                        encoder,
+                        payload: Box::new([0; 1500]),
+                        len: 0,
+                        fresh: false,
+                    },
+                ));
+            }
+        }
+        self.members.push(Member {
+            key,
+            id,
+            leg,
+            served: false,
+        });
+        self.timed_out.reserve(self.members.len());
+        if let Ok(mut snapshot) = self.snapshot.lock() {
+            snapshot.participants.reserve(self.members.len());
+        }
+        self.play_tone(self.settings.entry_tone.clone());
+        Ok(())
+    }
+
+    /// Removes a participant; returns its leg (its socket closes when dropped).
+    pub(crate) fn remove(
+        &mut self,
+        key: ParticipantKey,
+        ctx: &mut TickContext<'_>,
+        reason: LeaveReason,
+    ) -> Option<Box<CallLeg>> {
+        let index = self.members.iter().position(|m| m.key == key)?;
+        let member = self.members.swap_remove(index);
+        if let Ok(last) = self.mix.remove_participant(member.id) {
+            if last.talking {
+                emit(
+                    ctx,
+                    EngineEvent::StopTalking {
+                        room: self.id,
+                        participant: key,
+                    },
+                );
+            }
+        }
+        emit(
+            ctx,
+            EngineEvent::Left {
+                room: self.id,
+                participant: key,
+                reason,
+            },
+        );
+        if reason != LeaveReason::RoomDestroyed && reason != LeaveReason::Shutdown {
+            self.play_tone(self.settings.exit_tone.clone());
+        }
+        Some(member.leg)
+    }
+
+    pub(crate) fn tick(&mut self, ctx: &mut TickContext<'_>, publish_snapshot: bool) {
+        let room = self.id;
+        let now = ctx.now;
+        // 1. Network in, frames into the mixer.
+        self.timed_out.clear();
+        for member in &mut self.members {
+            let key = member.key;
+            let events = ctx.events;
+            let dropped = &mut *ctx.dropped_events;
+            member.leg.receive(now, |digit| {
+                let event = EngineEvent::Dtmf {
+                    room,
+                    participant: key,
+                    digit: digit.digit,
+                    duration: Duration::from_millis(u64::from(digit.duration_ms)),
+                };
+                if events.try_send(event).is_err() {
+                    *dropped += 1;
+                }
+            });
+            if now.saturating_duration_since(member.leg.last_received) > ctx.rtp_timeout {
+                self.timed_out.push(key);
+                continue;
+            }
+            if member.leg.next_frame(now, &mut self.scratch) {
+                let _ = self.mix.push_input(member.id, &self.scratch);
+            }
+            member.served = false;
+        }
+
+        // 2. Mix.
+        self.mix.tick();
+        let output = self.mix.last_output();
+        for event in output.events() {
+            let (id, make): (ParticipantId, fn(RoomId, ParticipantKey) -> EngineEvent) =
+                match *event {
+                    MixEvent::StartTalking(id) => (id, |room, participant| {
+                        EngineEvent::StartTalking { room, participant }
+                    }),
+                    MixEvent::StopTalking(id) => (id, |room, participant| {
+                        EngineEvent::StopTalking { room, participant }
+                    }),
+                    MixEvent::MuteDetect(id) => (id, |room, participant| EngineEvent::MuteDetect {
+                        room,
+                        participant,
+                    }),
+                    MixEvent::SourceFinished(source) => {
+                        self.finished.push(source);
+                        continue;
+                    }
+                    _ => continue,
+                };
+            if let Some(member) = self.members.iter().find(|m| m.id == id) {
+                emit(ctx, make(room, member.key));
+            }
+        }
+
+        // 3. Encode once per distinct mix and codec, send per listener.
+        for (_, shared) in &mut self.shared {
+            shared.fresh = false;
+        }
+        let room_mix = output.room_mix();
+        for group in output.groups() {
+            let common = std::ptr::eq(group.frame, room_mix) && group.listeners.len() > 1;
+            for listener in group.listeners {
+                let Some(member) = self.members.iter_mut().find(|m| m.id == *listener) else {
+                    continue;
+                };
+                member.served = true;
+                if !member.leg.sends() {
+                    continue;
+                }
+                let codec = member.leg.codec();
+                let shared = common
+                    .then(|| self.shared.iter_mut().find(|(kind, _)| *kind == codec))
+                    .flatten();
+                match shared {
+                    Some((_, shared)) => {
+                        if !shared.fresh {
+                            shared.len = shared
+                                .encoder
+                                .encode(&group.frame[..], &mut shared.payload[..])
+                                .unwrap_or(0);
+                            shared.fresh = true;
+                        }
+                        member
+                            .leg
+                            .send_payload(&shared.payload[..shared.len], group.silent);
+                    }
+                    None => {
+                        let len = member
+                            .leg
+                            .encode_own(group.frame, &mut self.own_payload[..]);
+                        member
+                            .leg
+                            .send_payload(&self.own_payload[..len], group.silent);
+                    }
+                }
+            }
+        }
+        // Deaf listeners hear silence, still as a stream their phone can rely on.
+        for member in &mut self.members {
+            if !member.served && member.leg.sends() && !self.timed_out.contains(&member.key) {
+                let len = member
+                    .leg
+                    .encode_own(&self.silence, &mut self.own_payload[..]);
+                member.leg.send_payload(&self.own_payload[..len], true);
+            }
+            member.leg.maybe_send_rtcp(now, ctx.rtcp_interval);
+        }
+
+        // 4. Recording.
+        if let Some(recorder) = &mut self.recorder {
+            if !recorder.push(output.room_mix()) {
+                self.recorder = None; // the cap is reached; dropping the sender closes the file
+            }
+        }
+
+        // 5. Finished sources, timeouts, snapshot.
+        for source in self.finished.drain(..) {
+            let _ = self.mix.remove_source(source);
+            self.sources.retain(|s| *s != source);
+        }
+        for index in 0..self.timed_out.len() {
+            let key = self.timed_out[index];
+            self.remove(key, ctx, LeaveReason::RtpTimeout);
+        }
+        if publish_snapshot {
+            self.publish_snapshot();
+        }
+    }
+
+    pub(crate) fn publish_snapshot(&self) {
+        // Never wait: a reader holding the lock costs one skipped snapshot.
+        let Ok(mut snapshot) = self.snapshot.try_lock() else {
+            return;
+        };
+        snapshot.locked = self.settings.locked;
+        snapshot.ticks = self.mix.ticks();
+        snapshot.participants.clear();
+        for member in &self.members {
+            let (Ok(status), Ok(settings)) =
+                (self.mix.status(member.id), self.mix.settings(member.id))
+            else {
+                continue;
+            };
+            let jitter = member.leg.jitter_stats();
+            snapshot.participants.push(ParticipantSnapshot {
+                key: member.key,
+                talking: status.talking,
+                mute_detect: status.mute_detect,
+                current_energy: status.current_energy,
+                speak: settings.speak,
+                hear: settings.hear,
+                energy_level: settings.energy_level,
+                moderator: settings.moderator,
+                counters: member.leg.counters,
+                jitter,
+                rtt: member.leg.rtcp.stats().rtt,
+            });
+        }
+    }
+}
