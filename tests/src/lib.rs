@@ -30,3 +30,24 @@ pub fn amplitude_at(samples: &[f32], rate: u32, hz: f64) -> f64 {
     }
     2.0 * (re * re + im * im).sqrt() / samples.len().max(1) as f64
 }
+
+/// Root-mean-square level of `samples`.
+pub fn rms(samples: &[f32]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (sum / samples.len().max(1) as f64).sqrt()
+}
+
+/// Reads a mono or multi-channel 16-bit WAV file as f32 samples of its first channel, with
+/// its sample rate.
+pub fn read_wav(path: &std::path::Path) -> (Vec<f32>, u32) {
+    let mut reader =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels.max(1));
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .step_by(channels)
+        .map(|s| f32::from(s.unwrap_or(0)) / 32768.0)
+        .collect();
+    (samples, spec.sample_rate)
+}

@@ -15,7 +15,7 @@
 //! in sequence once it is due, [`Playout::Lost`] (with the following packet, for Opus FEC) once
 //! a later packet is due and the expected one still has not come, or [`Playout::Nothing`]
 //! while waiting (start-up, a gap in sending such as DTX, an underrun). When it falls more than
-//! three packets behind it skips ahead rather than keeping the extra delay.
+//! 60 ms behind its schedule it skips ahead rather than keeping the extra delay.
 //!
 //! Storage is allocated once (128 slots of 1500 bytes); pushing and popping never allocate.
 
@@ -31,8 +31,11 @@ const MAX_DROPOUT: i64 = 3000;
 /// A transit this far from the anchor re-anchors at once (a timestamp jump).
 const REANCHOR_SECONDS: f64 = 1.0;
 const WINDOW_SECONDS: f64 = 2.0;
-/// Falling this many packets behind drops the oldest.
-const MAX_BACKLOG: u64 = 3;
+/// Playing a packet this much (seconds) after it was due drops it instead: the buffer is
+/// behind its schedule (its delay shrank, or the consumer stalled). Counted in time, not in
+/// packets, so short packets (some senders mix 20 ms and 8 ms ones) are not mistaken for a
+/// backlog.
+const MAX_LATENESS: f64 = 0.06;
 /// Target delay = this × jitter.
 const JITTER_FACTOR: f64 = 4.0;
 /// The target shrinks by at most this much per packet.
@@ -428,6 +431,13 @@ impl JitterBuffer {
         (slot.occupied && slot.sequence == sequence).then_some(slot)
     }
 
+    /// How long ago `sequence` was due (negative: not yet due; −∞ when absent).
+    fn overdue_by(&self, sequence: u64, now: f64) -> f64 {
+        self.present(sequence).map_or(f64::NEG_INFINITY, |slot| {
+            now - self.playout_time(slot.extended_timestamp)
+        })
+    }
+
     fn due(&self, sequence: u64, now: f64) -> bool {
         self.present(sequence)
             .is_some_and(|slot| now >= self.playout_time(slot.extended_timestamp))
@@ -439,8 +449,9 @@ impl JitterBuffer {
         let Some(mut next) = self.next else {
             return Playout::Nothing;
         };
-        // Catch up when far behind: drop the oldest while the backlog is due.
-        while self.due(next, now) && self.due(next + MAX_BACKLOG, now) {
+        // Catch up when far behind: drop what is long overdue. A packet "overdue" by more than
+        // the re-anchoring threshold predates a timestamp jump: it plays, it is not late.
+        while (MAX_LATENESS..REANCHOR_SECONDS).contains(&self.overdue_by(next, now)) {
             let slot = &mut self.slots[(next % SLOTS as u64) as usize];
             slot.occupied = false;
             self.stats.discarded += 1;
@@ -467,10 +478,9 @@ impl JitterBuffer {
             return Playout::Nothing;
         }
         self.started = true;
-        let overdue = self
-            .present(later)
-            .map_or(0.0, |slot| now - self.playout_time(slot.extended_timestamp));
-        if overdue > self.timing.target + 0.06 {
+        if (self.timing.target + MAX_LATENESS..REANCHOR_SECONDS)
+            .contains(&self.overdue_by(later, now))
+        {
             // Long gone: skip the whole gap at once rather than concealing it frame by frame.
             self.stats.lost += later - next;
             self.next = Some(later);
