@@ -59,9 +59,21 @@ impl CodecKind {
     }
 }
 
+/// Which Opus coding an encoder uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpusApplication {
+    /// Speech of one talker: SILK or hybrid, with in-band FEC available.
+    Voip,
+    /// General audio: CELT, about four times cheaper to encode at the same complexity and
+    /// better suited to a mix of several voices; no in-band FEC.
+    Audio,
+}
+
 /// How an encoder should encode. Only Opus uses all of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncoderSettings {
+    /// Opus coding mode.
+    pub application: OpusApplication,
     /// Target bitrate in bits per second (Opus).
     pub bitrate: u32,
     /// 0 (fastest) to 10 (best) (Opus).
@@ -77,6 +89,7 @@ pub struct EncoderSettings {
 impl Default for EncoderSettings {
     fn default() -> Self {
         Self {
+            application: OpusApplication::Voip,
             bitrate: 32_000,
             complexity: 5,
             inband_fec: true,

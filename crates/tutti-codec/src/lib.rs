@@ -27,7 +27,7 @@ mod stream_resample;
 
 pub use codec::{
     decoder_for, encoder_for, AudioDecoder, AudioEncoder, CodecKind, EncoderSettings,
-    FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
+    OpusApplication, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
 };
 pub use error::CodecError;
 pub use opus_codec::{OpusDecoder, OpusEncoder};

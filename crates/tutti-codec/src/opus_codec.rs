@@ -3,7 +3,7 @@
 
 use opus::{Application, Bitrate, Channels, Decoder, Encoder};
 
-use crate::codec::{AudioDecoder, AudioEncoder, CodecKind, EncoderSettings};
+use crate::codec::{AudioDecoder, AudioEncoder, CodecKind, EncoderSettings, OpusApplication};
 use crate::{CodecError, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES};
 
 /// Decodes Opus packets of any configuration (narrowband to fullband, mono or stereo, 2.5 to
@@ -103,7 +103,11 @@ impl OpusEncoder {
                 "expected loss is 0 to 100 percent",
             ));
         }
-        let mut encoder = Encoder::new(48_000, Channels::Mono, Application::Voip)?;
+        let application = match settings.application {
+            OpusApplication::Voip => Application::Voip,
+            OpusApplication::Audio => Application::Audio,
+        };
+        let mut encoder = Encoder::new(48_000, Channels::Mono, application)?;
         encoder.set_bitrate(Bitrate::Bits(settings.bitrate as i32))?;
         encoder.set_complexity(i32::from(settings.complexity))?;
         encoder.set_inband_fec(settings.inband_fec)?;
