@@ -388,6 +388,24 @@ impl Engine {
         )
     }
 
+    /// Plays a source (built off the mixer thread) to the room or to one participant.
+    pub fn play(
+        &self,
+        room: RoomId,
+        target: Option<ParticipantKey>,
+        source: Box<dyn tutti_mix::AudioSource>,
+    ) -> Result<(), EngineError> {
+        let thread = self.room_thread(room)?;
+        self.send(
+            thread,
+            Command::Play {
+                room,
+                target,
+                source,
+            },
+        )
+    }
+
     /// Plays a tone string to the room or to one participant.
     pub fn play_tone(
         &self,
@@ -396,15 +414,7 @@ impl Engine {
         tone: &str,
     ) -> Result<(), EngineError> {
         let program = ToneProgram::parse(tone)?;
-        let source = Box::new(ToneGenerator::new(program));
-        self.send(
-            self.room_thread(room)?,
-            Command::Play {
-                room,
-                target,
-                source,
-            },
-        )
+        self.play(room, target, Box::new(ToneGenerator::new(program)))
     }
 
     /// Plays a WAV file (any rate and format) to the room or to one participant. The file is
@@ -416,15 +426,7 @@ impl Engine {
         path: &std::path::Path,
     ) -> Result<(), EngineError> {
         let samples = wav::read_mono_48k(path)?;
-        let source = Box::new(ClipPlayer::new(samples));
-        self.send(
-            self.room_thread(room)?,
-            Command::Play {
-                room,
-                target,
-                source,
-            },
-        )
+        self.play(room, target, Box::new(ClipPlayer::new(samples)))
     }
 
     /// Locks or unlocks a room: a locked room refuses joins.

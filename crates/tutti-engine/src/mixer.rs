@@ -213,11 +213,7 @@ impl MixerThread {
             }
             Command::DestroyRoom { room } => {
                 if let Some(mut engine_room) = rooms.remove(&room) {
-                    let keys: Vec<_> = engine_room.members.iter().map(|m| m.key).collect();
-                    for key in keys {
-                        engine_room.remove(key, ctx, LeaveReason::RoomDestroyed);
-                        self.forget(tokens, room, key);
-                    }
+                    self.empty(&mut engine_room, tokens, ctx, LeaveReason::RoomDestroyed);
                 }
             }
             Command::Join {
@@ -323,19 +319,30 @@ impl MixerThread {
         true
     }
 
+    /// Everyone leaves `room` for `reason`; its recording is closed.
+    fn empty(
+        &self,
+        room: &mut EngineRoom,
+        tokens: &mut HashMap<(RoomId, ParticipantKey), mio::Token>,
+        ctx: &mut TickContext<'_>,
+        reason: LeaveReason,
+    ) {
+        let keys: Vec<_> = room.members.iter().map(|m| m.key).collect();
+        for key in keys {
+            room.remove(key, ctx, reason);
+            self.forget(tokens, room.id, key);
+        }
+        room.recorder = None;
+    }
+
     fn shut_down(
         &self,
         rooms: &mut HashMap<RoomId, EngineRoom>,
         tokens: &mut HashMap<(RoomId, ParticipantKey), mio::Token>,
         ctx: &mut TickContext<'_>,
     ) {
-        for (id, room) in rooms.iter_mut() {
-            let keys: Vec<_> = room.members.iter().map(|m| m.key).collect();
-            for key in keys {
-                room.remove(key, ctx, LeaveReason::Shutdown);
-                self.forget(tokens, *id, key);
-            }
-            room.recorder = None;
+        for room in rooms.values_mut() {
+            self.empty(room, tokens, ctx, LeaveReason::Shutdown);
         }
         let _ = self.receiver.send(ReceiverCommand::Stop);
         let _ = self.waker.wake();

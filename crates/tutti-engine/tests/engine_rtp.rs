@@ -346,3 +346,80 @@ fn dtmf_lock_full_and_timeout() {
     assert!(matches!(left, EngineEvent::Left { .. }));
     let _ = &mut c;
 }
+
+#[test]
+fn ticks_keep_to_the_20_ms_schedule_without_drift() {
+    let engine = Engine::start(EngineConfig {
+        mixer_threads: 1,
+        ports: 31_400..=31_499,
+        ..Default::default()
+    })
+    .unwrap();
+    engine
+        .create_room(RoomId(5), RoomSettings::default())
+        .unwrap();
+    let ticks = |engine: &Engine| engine.metrics().tick_duration[0].count;
+    std::thread::sleep(Duration::from_millis(200));
+    let (start, first) = (Instant::now(), ticks(&engine));
+    std::thread::sleep(Duration::from_secs(3));
+    let (elapsed, last) = (start.elapsed(), ticks(&engine));
+    let expected = elapsed.as_secs_f64() * 50.0;
+    let counted = (last - first) as f64;
+    assert!(
+        (counted - expected).abs() <= 2.0,
+        "{counted} ticks in {elapsed:?}, expected {expected:.1}"
+    );
+    let lateness = &engine.metrics().lateness[0];
+    let median_bucket = lateness
+        .buckets
+        .iter()
+        .scan(0, |acc, &b| {
+            *acc += b;
+            Some(*acc)
+        })
+        .position(|acc| acc * 2 >= lateness.count)
+        .unwrap();
+    assert!(
+        tutti_engine::histogram::BUCKET_BOUNDS_US[median_bucket] <= 2_000,
+        "half the ticks start within 2 ms of their deadline: {lateness:?}"
+    );
+}
+
+#[test]
+fn the_room_mix_is_recorded_to_wav() {
+    let engine = engine(31_500..=31_599);
+    let room = RoomId(6);
+    engine.create_room(room, RoomSettings::default()).unwrap();
+    let mut a = Caller::new(400.0);
+    let mut b = Caller::new(1000.0);
+    join(&engine, room, &mut a, ParticipantSettings::default());
+    join(&engine, room, &mut b, ParticipantSettings::default());
+    let path = std::env::temp_dir().join(format!("tutti-recording-{}.wav", std::process::id()));
+    engine
+        .start_recording(room, path.clone(), Some(Duration::from_secs(1)))
+        .unwrap();
+    talk(&mut [&mut a, &mut b], 1.5);
+    let finished = wait_for(&engine, |e| {
+        matches!(e, EngineEvent::RecordingFinished { .. })
+    });
+    assert_eq!(
+        finished,
+        EngineEvent::RecordingFinished {
+            room,
+            path: path.clone(),
+            duration: Duration::from_secs(1)
+        }
+    );
+    let (samples, rate) = tutti_e2e::read_wav(&path);
+    assert_eq!(
+        (samples.len(), rate),
+        (48_000, 48_000),
+        "capped at one second"
+    );
+    let tail = &samples[24_000..];
+    assert!(
+        tutti_e2e::amplitude_at(tail, rate, 400.0) > 0.1
+            && tutti_e2e::amplitude_at(tail, rate, 1000.0) > 0.1
+    );
+    let _ = std::fs::remove_file(path);
+}
