@@ -172,3 +172,31 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn a_captured_baresip_offer_gets_opus() {
+    let n = answer_offer(&fixture("baresip-1.0.0-captured.sdp"), &config()).unwrap();
+    assert_eq!(
+        (
+            n.codec.name.as_str(),
+            n.codec.payload_type,
+            n.codec.clock_rate,
+            n.codec.channels
+        ),
+        ("opus", 96, 48_000, 2)
+    );
+    assert_eq!(
+        n.codec.fmtp.as_deref(),
+        Some("stereo=1;sprop-stereo=1;maxaveragebitrate=32000")
+    );
+    assert_eq!(
+        n.telephone_event.as_ref().map(|t| t.payload_type),
+        Some(101)
+    );
+    assert_eq!(
+        n.remote_rtp,
+        "192.0.2.2:2470".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(n.remote_ptime_ms, Some(20));
+    assert_eq!(n.direction, Direction::SendRecv);
+}
