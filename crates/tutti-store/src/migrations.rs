@@ -1,0 +1,34 @@
+//! Versioned schema migrations, applied in order inside a transaction; the version lives in
+//! SQLite's `user_version`.
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: accounts, tokens, conferences and their numbers.
+    "CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        api_key_hash TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        expires INTEGER NOT NULL
+    );
+    CREATE INDEX tokens_expiry ON tokens(expires);
+    CREATE TABLE conferences (
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        modified INTEGER NOT NULL,
+        PRIMARY KEY (account_id, id)
+    );
+    CREATE TABLE conference_numbers (
+        account_id TEXT NOT NULL,
+        number TEXT NOT NULL,
+        conference_id TEXT NOT NULL,
+        PRIMARY KEY (account_id, number)
+    );",
+];

@@ -1,0 +1,415 @@
+//! The embedded SQLite store.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use uuid::Uuid;
+
+use crate::migrations::MIGRATIONS;
+use crate::{AccountRecord, ConferenceRecord, Store, StoreError};
+
+/// SQLite in one file (WAL mode), or in memory for tests.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+fn id_text(id: Uuid) -> String {
+    id.simple().to_string()
+}
+
+fn parse_id(text: &str) -> Result<Uuid, rusqlite::Error> {
+    Uuid::parse_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let connection = Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::with_connection(connection)
+    }
+
+    /// A private in-memory database.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::with_connection(Connection::open_in_memory()?)
+    }
+
+    fn with_connection(mut connection: Connection) -> Result<Self, StoreError> {
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize =
+            connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            let transaction = connection.transaction()?;
+            transaction.execute_batch(migration)?;
+            transaction.pragma_update(None, "user_version", index + 1)?;
+            transaction.commit()?;
+        }
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self
+            .connection
+            .lock()
+            .map_err(|_| StoreError::Unavailable)?;
+        f(&mut connection)
+    }
+}
+
+fn account_from(row: &rusqlite::Row<'_>) -> Result<AccountRecord, rusqlite::Error> {
+    Ok(AccountRecord {
+        id: parse_id(&row.get::<_, String>(0)?)?,
+        name: row.get(1)?,
+        api_key_hash: row.get(2)?,
+        created: row.get(3)?,
+    })
+}
+
+fn conference_from(row: &rusqlite::Row<'_>) -> Result<(ConferenceRecord, String), rusqlite::Error> {
+    Ok((
+        ConferenceRecord {
+            account_id: parse_id(&row.get::<_, String>(0)?)?,
+            id: parse_id(&row.get::<_, String>(1)?)?,
+            document: serde_json::Value::Null,
+            revision: row.get::<_, i64>(3)? as u64,
+            created: row.get(4)?,
+            modified: row.get(5)?,
+        },
+        row.get(2)?,
+    ))
+}
+
+fn with_document(
+    (mut record, text): (ConferenceRecord, String),
+) -> Result<ConferenceRecord, StoreError> {
+    record.document = serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(record.id))?;
+    Ok(record)
+}
+
+fn claim_numbers(
+    transaction: &rusqlite::Transaction<'_>,
+    conference: &ConferenceRecord,
+    numbers: &[String],
+) -> Result<(), StoreError> {
+    let account = id_text(conference.account_id);
+    let id = id_text(conference.id);
+    transaction.execute(
+        "DELETE FROM conference_numbers WHERE account_id = ?1 AND conference_id = ?2",
+        params![account, id],
+    )?;
+    for number in numbers {
+        let owner: Option<String> = transaction
+            .query_row(
+                "SELECT conference_id FROM conference_numbers WHERE account_id = ?1 AND number = ?2",
+                params![account, number],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            return Err(StoreError::NumberTaken {
+                number: number.clone(),
+                conference: parse_id(&owner)?,
+            });
+        }
+        transaction.execute(
+            "INSERT INTO conference_numbers (account_id, number, conference_id) VALUES (?1, ?2, ?3)",
+            params![account, number, id],
+        )?;
+    }
+    Ok(())
+}
+
+const CONFERENCE_COLUMNS: &str = "account_id, id, document, revision, created, modified";
+
+impl Store for SqliteStore {
+    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO accounts (id, name, api_key_hash, created) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    id_text(account.id),
+                    account.name,
+                    account.api_key_hash,
+                    account.created
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn account(&self, id: Uuid) -> Result<Option<AccountRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT id, name, api_key_hash, created FROM accounts WHERE id = ?1",
+                params![id_text(id)],
+                account_from,
+            )
+            .optional()?)
+        })
+    }
+
+    fn account_by_key_hash(&self, api_key_hash: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT id, name, api_key_hash, created FROM accounts WHERE api_key_hash = ?1",
+                params![api_key_hash],
+                account_from,
+            )
+            .optional()?)
+        })
+    }
+
+    fn insert_token(
+        &self,
+        token_hash: &str,
+        account: Uuid,
+        expires: i64,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO tokens (token_hash, account_id, expires) VALUES (?1, ?2, ?3)",
+                params![token_hash, id_text(account), expires],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn token_account(&self, token_hash: &str, now: i64) -> Result<Option<Uuid>, StoreError> {
+        self.with(|c| {
+            c.execute("DELETE FROM tokens WHERE expires <= ?1", params![now])?;
+            let account: Option<String> = c
+                .query_row(
+                    "SELECT account_id FROM tokens WHERE token_hash = ?1 AND expires > ?2",
+                    params![token_hash, now],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(account.map(|a| parse_id(&a)).transpose()?)
+        })
+    }
+
+    fn insert_conference(
+        &self,
+        conference: &ConferenceRecord,
+        numbers: &[String],
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            claim_numbers(&transaction, conference, numbers)?;
+            transaction.execute(
+                &format!("INSERT INTO conferences ({CONFERENCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    id_text(conference.account_id),
+                    id_text(conference.id),
+                    conference.document.to_string(),
+                    conference.revision as i64,
+                    conference.created,
+                    conference.modified
+                ],
+            )?;
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
+    fn conference(&self, account: Uuid, id: Uuid) -> Result<Option<ConferenceRecord>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE account_id = ?1 AND id = ?2"),
+                params![id_text(account), id_text(id)],
+                conference_from,
+            )
+            .optional()?
+            .map(with_document)
+            .transpose()
+        })
+    }
+
+    fn update_conference(
+        &self,
+        conference: &ConferenceRecord,
+        numbers: &[String],
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            claim_numbers(&transaction, conference, numbers)?;
+            let changed = transaction.execute(
+                "UPDATE conferences SET document = ?3, revision = ?4, modified = ?5
+                 WHERE account_id = ?1 AND id = ?2 AND revision = ?4 - 1",
+                params![
+                    id_text(conference.account_id),
+                    id_text(conference.id),
+                    conference.document.to_string(),
+                    conference.revision as i64,
+                    conference.modified
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(conference.id));
+            }
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
+    fn delete_conference(&self, account: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let transaction = c.transaction()?;
+            transaction.execute(
+                "DELETE FROM conference_numbers WHERE account_id = ?1 AND conference_id = ?2",
+                params![id_text(account), id_text(id)],
+            )?;
+            let deleted = transaction.execute(
+                "DELETE FROM conferences WHERE account_id = ?1 AND id = ?2",
+                params![id_text(account), id_text(id)],
+            )?;
+            transaction.commit()?;
+            Ok(deleted > 0)
+        })
+    }
+
+    fn list_conferences(
+        &self,
+        account: Uuid,
+        start: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ConferenceRecord>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE account_id = ?1 AND id >= ?2 ORDER BY id LIMIT ?3"
+            ))?;
+            let start = start.map(id_text).unwrap_or_default();
+            let rows = statement.query_map(params![id_text(account), start, limit as i64], conference_from)?;
+            rows.map(|row| with_document(row?)).collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn account(name: &str) -> AccountRecord {
+        AccountRecord {
+            id: Uuid::now_v7(),
+            name: name.into(),
+            api_key_hash: format!("hash-{name}"),
+            created: 1,
+        }
+    }
+
+    fn conference(account: Uuid, name: &str) -> ConferenceRecord {
+        ConferenceRecord {
+            account_id: account,
+            id: Uuid::now_v7(),
+            document: json!({"name": name}),
+            revision: 1,
+            created: 10,
+            modified: 10,
+        }
+    }
+
+    #[test]
+    fn accounts_tokens_and_conferences_round_trip_and_stay_apart() {
+        let store = SqliteStore::in_memory().unwrap();
+        let a = account("a");
+        let b = account("b");
+        store.create_account(&a).unwrap();
+        store.create_account(&b).unwrap();
+        assert_eq!(
+            store.account_by_key_hash("hash-a").unwrap(),
+            Some(a.clone())
+        );
+
+        store.insert_token("t1", a.id, 100).unwrap();
+        assert_eq!(store.token_account("t1", 50).unwrap(), Some(a.id));
+        assert_eq!(store.token_account("t1", 100).unwrap(), None, "expired");
+
+        let mut c = conference(a.id, "standup");
+        store.insert_conference(&c, &["100".into()]).unwrap();
+        assert_eq!(store.conference(a.id, c.id).unwrap(), Some(c.clone()));
+        assert_eq!(
+            store.conference(b.id, c.id).unwrap(),
+            None,
+            "another account cannot see it"
+        );
+        assert!(
+            !store.delete_conference(b.id, c.id).unwrap(),
+            "nor delete it"
+        );
+
+        // Numbers are unique within an account, free across accounts.
+        let clash = conference(a.id, "other");
+        assert!(matches!(
+            store.insert_conference(&clash, &["100".into()]),
+            Err(StoreError::NumberTaken { .. })
+        ));
+        store
+            .insert_conference(&conference(b.id, "theirs"), &["100".into()])
+            .unwrap();
+
+        c.revision = 2;
+        c.document = json!({"name": "renamed"});
+        store.update_conference(&c, &["101".into()]).unwrap();
+        assert!(
+            matches!(
+                store.update_conference(&c, &[]),
+                Err(StoreError::Conflict(_))
+            ),
+            "stale revision"
+        );
+        store
+            .insert_conference(&conference(a.id, "reuses 100"), &["100".into()])
+            .unwrap();
+
+        assert!(store.delete_conference(a.id, c.id).unwrap());
+        assert_eq!(store.conference(a.id, c.id).unwrap(), None);
+    }
+
+    #[test]
+    fn lists_page_in_creation_order() {
+        let store = SqliteStore::in_memory().unwrap();
+        let a = account("a");
+        store.create_account(&a).unwrap();
+        let ids: Vec<Uuid> = (0..5)
+            .map(|i| {
+                let c = conference(a.id, &format!("c{i}"));
+                store.insert_conference(&c, &[]).unwrap();
+                c.id
+            })
+            .collect();
+        let first = store.list_conferences(a.id, None, 3).unwrap();
+        assert_eq!(first.iter().map(|c| c.id).collect::<Vec<_>>(), ids[..3]);
+        let rest = store.list_conferences(a.id, Some(ids[3]), 3).unwrap();
+        assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), ids[3..]);
+    }
+
+    #[test]
+    fn data_survives_reopening_the_file() {
+        let path = std::env::temp_dir().join(format!("tutti-store-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let a = account("a");
+        let c = conference(a.id, "kept");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.create_account(&a).unwrap();
+            store.insert_conference(&c, &["7".into()]).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.account(a.id).unwrap(), Some(a.clone()));
+        assert_eq!(store.conference(a.id, c.id).unwrap(), Some(c));
+        let _ = std::fs::remove_file(&path);
+    }
+}
