@@ -1,0 +1,165 @@
+//! Kazoo's response envelopes and error shapes.
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use tutti_conference::{ServiceError, ValidationErrors};
+
+use super::time::{iso8601, unix_now};
+use crate::AppState;
+
+/// A failed request, rendered as Kazoo renders it.
+#[derive(Debug)]
+pub(crate) enum KazooError {
+    /// 401 `invalid_credentials`.
+    Unauthorized,
+    /// 404 `bad_identifier`, with the id as the cause.
+    BadIdentifier(String),
+    /// 400 `validation error`.
+    Validation(ValidationErrors),
+    /// 400: the body is not the JSON envelope Kazoo expects.
+    InvalidRequest(String),
+    /// 413: the body is larger than the API accepts.
+    TooLarge,
+    /// 500.
+    Internal,
+}
+
+impl From<ServiceError> for KazooError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::InvalidCredentials => Self::Unauthorized,
+            ServiceError::NotFound(id) => Self::BadIdentifier(id),
+            ServiceError::Validation(errors) => Self::Validation(errors),
+            other => {
+                tracing::error!(error = %other, "conference service failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+impl KazooError {
+    pub(crate) fn into_response_with(self, request_id: &str) -> Response {
+        let (status, message, data) = match self {
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials".to_owned(),
+                json!({"message": "invalid credentials"}),
+            ),
+            Self::BadIdentifier(id) => (
+                StatusCode::NOT_FOUND,
+                "bad_identifier".to_owned(),
+                json!({"cause": id, "message": "bad identifier"}),
+            ),
+            Self::Validation(errors) => (
+                StatusCode::BAD_REQUEST,
+                "validation error".to_owned(),
+                Value::Object(errors.0),
+            ),
+            Self::InvalidRequest(reason) => (
+                StatusCode::BAD_REQUEST,
+                "invalid request".to_owned(),
+                json!({"message": reason}),
+            ),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request too large".to_owned(),
+                json!({"message": format!("the request body must not be more than {} bytes", crate::MAX_BODY_BYTES)}),
+            ),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error".to_owned(),
+                json!({}),
+            ),
+        };
+        let body = json!({
+            "status": "error",
+            "error": status.as_u16().to_string(),
+            "message": message,
+            "data": data,
+            "request_id": request_id,
+            "timestamp": iso8601(unix_now()),
+        });
+        (status, Json(body)).into_response()
+    }
+}
+
+/// A successful answer's parts beyond `data`.
+#[derive(Default)]
+pub(crate) struct Extra {
+    pub(crate) revision: Option<String>,
+    pub(crate) auth_token: Option<String>,
+    pub(crate) fields: Map<String, Value>,
+}
+
+pub(crate) fn success(
+    state: &AppState,
+    status: StatusCode,
+    request_id: &str,
+    data: Value,
+    extra: Extra,
+) -> Response {
+    let mut body = json!({
+        "data": data,
+        "revision": extra.revision.unwrap_or_else(|| "undefined".to_owned()),
+        "request_id": request_id,
+        "status": "success",
+        "auth_token": extra.auth_token.unwrap_or_default(),
+        "timestamp": iso8601(unix_now()),
+        "version": env!("CARGO_PKG_VERSION"),
+        "node": state.node,
+    });
+    if let Value::Object(body) = &mut body {
+        body.extend(extra.fields);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// A request body, or why it could not be read.
+pub(crate) type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+
+/// Parses a request body as Kazoo's envelope `{"data": {...}, "auth_token": "..."}`.
+pub(crate) fn envelope(body: &Body) -> Result<Map<String, Value>, KazooError> {
+    let body = match body {
+        Ok(bytes) => bytes,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(KazooError::TooLarge)
+        }
+        Err(rejection) => return Err(KazooError::InvalidRequest(rejection.body_text())),
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(KazooError::InvalidRequest(
+            "the request body must be a JSON object".into(),
+        )),
+        Err(error) => Err(KazooError::InvalidRequest(format!(
+            "the request body is not valid JSON: {error}"
+        ))),
+    }
+}
+
+/// The envelope's `data`, which must be an object.
+pub(crate) fn data_object(envelope: &Map<String, Value>) -> Result<Value, KazooError> {
+    match envelope.get("data") {
+        Some(data @ Value::Object(_)) => Ok(data.clone()),
+        Some(_) => Err(KazooError::InvalidRequest(
+            "\"data\" must be a JSON object".into(),
+        )),
+        None => Err(KazooError::InvalidRequest(
+            "the request needs a \"data\" object".into(),
+        )),
+    }
+}

@@ -1,0 +1,28 @@
+//! The Kazoo face (`/v2`): Kazoo's envelopes, error shapes, status codes and pagination over
+//! the conference service. See API-COMPAT.md §1.
+
+mod auth;
+mod conferences;
+mod envelope;
+mod time;
+
+use axum::routing::{get, put};
+use axum::Router;
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/api_auth", put(auth::api_auth))
+        .route(
+            "/v2/accounts/{account_id}/conferences",
+            get(conferences::list).put(conferences::create),
+        )
+        .route(
+            "/v2/accounts/{account_id}/conferences/{conference_id}",
+            get(conferences::fetch)
+                .post(conferences::replace)
+                .patch(conferences::patch)
+                .delete(conferences::delete),
+        )
+}

@@ -1,0 +1,50 @@
+//! # tutti-api: tutti's HTTP control plane
+//!
+//! `router(state)` builds the whole API; every face translates to the one
+//! [`ConferenceService`](tutti_conference::ConferenceService) and holds no rules of its own.
+//! Handlers are plain functions, tested with `tower::ServiceExt::oneshot` and no socket;
+//! [`serve`] runs the router on a listener the caller binds, until its shutdown future ends.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod kazoo;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use tutti_conference::ConferenceService;
+
+/// Largest request body accepted (Kazoo-shaped 413 beyond it).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The conference service.
+    pub service: Arc<ConferenceService>,
+    /// This node's name (Kazoo's `node`).
+    pub node: String,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(kazoo::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes; requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

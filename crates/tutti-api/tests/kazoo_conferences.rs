@@ -1,0 +1,439 @@
+//! The Kazoo face at the router level (no socket): every endpoint, its envelope, error shapes
+//! and status codes, account isolation and pagination.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use tutti_api::{router, AppState};
+use tutti_conference::{ConferenceService, MediaPlane};
+use tutti_store::SqliteStore;
+
+struct AnyTone;
+
+impl MediaPlane for AnyTone {
+    fn check_tone(&self, tone: &str) -> Result<(), String> {
+        if tone.contains('!') {
+            Err(format!("cannot play {tone}"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+struct Api {
+    state: AppState,
+}
+
+struct Account {
+    id: String,
+    token: String,
+}
+
+impl Api {
+    fn new() -> Self {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let service = Arc::new(ConferenceService::new(
+            store,
+            Arc::new(AnyTone),
+            Duration::from_secs(3600),
+        ));
+        Api {
+            state: AppState {
+                service,
+                node: "tutti@test".into(),
+            },
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.call_raw(method, uri, token, body.into_bytes()).await
+    }
+
+    async fn call_raw(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("x-auth-token", token);
+        }
+        let response = router(self.state.clone())
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, json)
+    }
+
+    async fn account(&self, name: &str) -> Account {
+        let created = self.state.service.create_account(name).unwrap();
+        let (status, body) = self
+            .call(
+                Method::PUT,
+                "/v2/api_auth",
+                None,
+                Some(json!({"data": {"api_key": created.api_key}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        Account {
+            id: body["data"]["account_id"].as_str().unwrap().to_owned(),
+            token: body["auth_token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+fn conferences(account: &Account) -> String {
+    format!("/v2/accounts/{}/conferences", account.id)
+}
+
+#[tokio::test]
+async fn api_auth_gives_a_token_or_a_kazoo_401() {
+    let api = Api::new();
+    let created = api.state.service.create_account("acme").unwrap();
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/v2/api_auth",
+            None,
+            Some(json!({"data": {"api_key": created.api_key}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["status"], "success");
+    assert_eq!(
+        body["data"]["account_id"],
+        json!(created.id.simple().to_string())
+    );
+    assert_eq!(body["auth_token"].as_str().unwrap().len(), 64);
+    for key in ["revision", "request_id", "timestamp", "version", "node"] {
+        assert!(body.get(key).is_some(), "envelope has {key}");
+    }
+
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/v2/api_auth",
+            None,
+            Some(json!({"data": {"api_key": "nope"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "401");
+    assert_eq!(body["message"], "invalid_credentials");
+    assert_eq!(body["data"], json!({"message": "invalid credentials"}));
+    assert!(body["request_id"].is_string());
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused() {
+    let api = Api::new();
+    let account = api.account("a").await;
+    for token in [None, Some("garbage")] {
+        let (status, body) = api
+            .call(Method::GET, &conferences(&account), token, None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["message"], "invalid_credentials");
+    }
+    // The token may also come in the envelope.
+    let body = json!({"auth_token": account.token, "data": {"name": "Envelope token"}});
+    let (status, _) = api
+        .call(Method::PUT, &conferences(&account), None, Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn conference_documents_are_created_read_changed_and_deleted() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let t = Some(a.token.as_str());
+
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &conferences(&a),
+            t,
+            Some(json!({"data": {"name": "Standup", "conference_numbers": ["1000"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let doc = &body["data"];
+    let id = doc["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32, "Kazoo ids are 32 hex characters");
+    assert_eq!(doc["name"], "Standup");
+    assert_eq!(doc["member"]["join_muted"], true, "defaults filled in");
+    assert_eq!(doc["profile"]["energy-level"], 20);
+    assert_eq!(
+        doc["_read_only"],
+        json!({"members": 0, "admins": 0, "duration": 0, "is_locked": false, "participants": []})
+    );
+    assert!(body["revision"].as_str().unwrap().starts_with("1-"));
+
+    let one = format!("{}/{id}", conferences(&a));
+    let (status, body) = api.call(Method::GET, &one, t, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["name"], "Standup");
+
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            &one,
+            t,
+            Some(json!({"data": {"max_participants": 10}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            body["data"]["max_participants"].clone(),
+            body["data"]["name"].clone()
+        ),
+        (json!(10), json!("Standup"))
+    );
+    assert!(body["revision"].as_str().unwrap().starts_with("2-"));
+
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &one,
+            t,
+            Some(json!({"data": {"name": "Replaced"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["name"], "Replaced");
+    assert_eq!(
+        body["data"]["max_participants"], 0,
+        "replace drops what the new document lacks"
+    );
+
+    let (status, body) = api.call(Method::GET, &conferences(&a), t, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+
+    let (status, body) = api.call(Method::DELETE, &one, t, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["_read_only"]["deleted"], true);
+    let (status, body) = api.call(Method::GET, &one, t, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "404");
+    assert_eq!(body["message"], "bad_identifier");
+    assert_eq!(body["data"]["cause"], json!(id));
+}
+
+#[tokio::test]
+async fn validation_errors_have_kazoos_shape() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let t = Some(a.token.as_str());
+    let long = "x".repeat(129);
+    let (status, body) = api
+        .call(Method::PUT, &conferences(&a), t, Some(json!({"data": {"name": long, "play_entry_tone": "tone_stream://!", "profile": {"energy-level": 2000}}})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "400");
+    assert_eq!(body["message"], "validation error");
+    assert_eq!(
+        body["data"]["name"]["maxLength"]["message"],
+        "String must not be more than 128 characters"
+    );
+    assert_eq!(body["data"]["name"]["maxLength"]["target"], 128);
+    assert_eq!(
+        body["data"]["profile"]["energy-level"]["maximum"]["message"],
+        "Value must be at most 1800"
+    );
+    assert_eq!(
+        body["data"]["play_entry_tone"]["tone_stream"]["message"],
+        "cannot play tone_stream://!"
+    );
+
+    // Numbers are unique within the account.
+    api.call(
+        Method::PUT,
+        &conferences(&a),
+        t,
+        Some(json!({"data": {"conference_numbers": ["5"]}})),
+    )
+    .await;
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &conferences(&a),
+            t,
+            Some(json!({"data": {"conference_numbers": ["5"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["data"]["conference_numbers"]["unique"]["cause"], "5");
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_get_kazoo_shaped_errors() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let t = Some(a.token.as_str());
+    for body in [&b"{not json"[..], b"[1,2]", b"{\"data\": 7}", b"{}"] {
+        let (status, json) = api
+            .call_raw(Method::PUT, &conferences(&a), t, body.to_vec())
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(json["message"], "invalid request");
+        assert!(json["data"]["message"].is_string());
+    }
+    let huge = format!(
+        "{{\"data\": {{\"name\": \"{}\"}}}}",
+        "x".repeat(tutti_api::MAX_BODY_BYTES)
+    );
+    let (status, json) = api
+        .call_raw(Method::PUT, &conferences(&a), t, huge.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json["error"], "413");
+    let (status, json) = api
+        .call(
+            Method::GET,
+            &format!("{}?page_size=lots", conferences(&a)),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json["message"], "invalid request");
+}
+
+#[tokio::test]
+async fn accounts_never_see_each_other() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let b = api.account("b").await;
+    let (_, body) = api
+        .call(
+            Method::PUT,
+            &conferences(&a),
+            Some(&a.token),
+            Some(json!({"data": {"name": "A's"}})),
+        )
+        .await;
+    let id = body["data"]["id"].as_str().unwrap().to_owned();
+
+    // B's token on A's account path: 404, not 403.
+    let (status, body) = api
+        .call(Method::GET, &conferences(&a), Some(&b.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["data"]["cause"], json!(a.id));
+    // B's own path with A's conference id: 404 for every verb.
+    let theirs = format!("{}/{id}", conferences(&b));
+    for method in [Method::GET, Method::POST, Method::PATCH, Method::DELETE] {
+        let body = (method != Method::GET).then(|| json!({"data": {"name": "taken over"}}));
+        let (status, _) = api
+            .call(method.clone(), &theirs, Some(&b.token), body)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
+    }
+    let (_, body) = api
+        .call(Method::GET, &conferences(&b), Some(&b.token), None)
+        .await;
+    assert_eq!(body["data"], json!([]));
+    let (_, body) = api
+        .call(
+            Method::GET,
+            &format!("{}/{id}", conferences(&a)),
+            Some(&a.token),
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["name"], "A's", "untouched");
+}
+
+#[tokio::test]
+async fn lists_page_with_start_keys() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let t = Some(a.token.as_str());
+    for i in 0..5 {
+        api.call(
+            Method::PUT,
+            &conferences(&a),
+            t,
+            Some(json!({"data": {"name": format!("c{i}")}})),
+        )
+        .await;
+    }
+    let (_, first) = api
+        .call(
+            Method::GET,
+            &format!("{}?page_size=2", conferences(&a)),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(first["page_size"], 2);
+    let names = |body: &Value| {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["c0", "c1"]);
+    let next = first["next_start_key"].as_str().unwrap();
+    let (_, second) = api
+        .call(
+            Method::GET,
+            &format!("{}?page_size=2&start_key={next}", conferences(&a)),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(names(&second), ["c2", "c3"]);
+    assert_eq!(second["start_key"], json!(next));
+    let (_, all) = api
+        .call(
+            Method::GET,
+            &format!("{}?paginate=false", conferences(&a)),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(names(&all), ["c0", "c1", "c2", "c3", "c4"]);
+    assert!(all.get("next_start_key").is_none());
+}
+
+#[tokio::test]
+async fn health_answers() {
+    let api = Api::new();
+    let (status, body) = api.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("ok")));
+}
