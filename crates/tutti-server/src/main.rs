@@ -1,8 +1,15 @@
 //! `tutti`: the tutti media server's command line.
 
+mod config;
 mod mixdown;
+mod serve;
 
-use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
 
 /// tutti, a real-time audio conferencing media server.
 #[derive(Parser, Debug)]
@@ -14,13 +21,68 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the server: the HTTP API and the media plane.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Mix WAV files as if each were a caller in one room: write what each caller hears and the
     /// room recording, and print the talk events.
     Mixdown(mixdown::MixdownArgs),
 }
 
+/// Settings shared by the commands that read the configuration.
+#[derive(Args, Debug)]
+struct ConfigArgs {
+    /// TOML configuration (see deploy/tutti.example.toml); also TUTTI_CONFIG.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The SQLite database (overrides storage.path).
+    #[arg(long)]
+    database: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// HTTP listen address (overrides http.listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountsCommand {
+    /// Create an account; prints its id and API key (the key is shown only once).
+    Create {
+        /// The account's name.
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+fn load(args: &ConfigArgs) -> anyhow::Result<Config> {
+    let path = serve::config_path(args.config.clone());
+    let mut config = Config::load(path.as_deref(), std::env::vars())?;
+    if let Some(database) = &args.database {
+        config.storage.path = database.clone();
+    }
+    Ok(config)
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Serve(args) => {
+            let mut config = load(&args.config)?;
+            if let Some(listen) = args.listen {
+                config.http.listen = listen;
+            }
+            serve::serve(config)
+        }
+        Command::Accounts(AccountsCommand::Create { name, config }) => {
+            serve::create_account(load(&config)?, &name)
+        }
         Command::Mixdown(args) => mixdown::run(args),
     }
 }

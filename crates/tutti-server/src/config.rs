@@ -1,0 +1,218 @@
+//! `tutti serve` settings: defaults, then the TOML file, then `TUTTI_*` variables, then flags.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Everything `tutti` reads at start-up.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP API.
+    pub http: HttpConfig,
+    /// Media plane.
+    pub media: MediaConfig,
+    /// Persistence.
+    pub storage: StorageConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[http]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Node name.
+    pub node: String,
+}
+
+/// `[media]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// First media port.
+    pub port_first: u16,
+    /// Last media port.
+    pub port_last: u16,
+    /// Bind address of media sockets.
+    pub bind_address: IpAddr,
+    /// Address in SDP answers.
+    pub public_address: IpAddr,
+    /// Mixer threads (0: one per core).
+    pub mixer_threads: usize,
+    /// Latching.
+    pub latching: bool,
+    /// RTP inactivity timeout.
+    pub rtp_timeout_seconds: u64,
+}
+
+/// `[storage]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// SQLite file.
+    pub path: PathBuf,
+}
+
+/// `[auth]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Token lifetime.
+    pub token_lifetime_seconds: u64,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level or filter.
+    pub level: String,
+    /// JSON lines.
+    pub json: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            node: "tutti@localhost".into(),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            port_first: 20_000,
+            port_last: 29_999,
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            public_address: IpAddr::from([127, 0, 0, 1]),
+            mixer_threads: 0,
+            latching: true,
+            rtp_timeout_seconds: 30,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data/tutti.db"),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_lifetime_seconds: 3600,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            json: false,
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
+}
+
+impl Config {
+    /// Reads `path` (when given) over the defaults, then applies `TUTTI_*` variables.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("TUTTI_") else {
+                continue;
+            };
+            match key {
+                "HTTP_LISTEN" => config.http.listen = parse(&name, &value)?,
+                "HTTP_NODE" => config.http.node = value,
+                "MEDIA_PORT_FIRST" => config.media.port_first = parse(&name, &value)?,
+                "MEDIA_PORT_LAST" => config.media.port_last = parse(&name, &value)?,
+                "MEDIA_BIND_ADDRESS" => config.media.bind_address = parse(&name, &value)?,
+                "MEDIA_PUBLIC_ADDRESS" => config.media.public_address = parse(&name, &value)?,
+                "MEDIA_MIXER_THREADS" => config.media.mixer_threads = parse(&name, &value)?,
+                "MEDIA_LATCHING" => config.media.latching = parse(&name, &value)?,
+                "MEDIA_RTP_TIMEOUT_SECONDS" => {
+                    config.media.rtp_timeout_seconds = parse(&name, &value)?
+                }
+                "STORAGE_PATH" => config.storage.path = PathBuf::from(value),
+                "AUTH_TOKEN_LIFETIME_SECONDS" => {
+                    config.auth.token_lifetime_seconds = parse(&name, &value)?
+                }
+                "LOG_LEVEL" => config.log.level = value,
+                "LOG_JSON" => config.log.json = parse(&name, &value)?,
+                "CONFIG" => {}
+                _ => bail!("unknown setting {name}"),
+            }
+        }
+        if config.media.port_first > config.media.port_last {
+            bail!(
+                "media.port_first ({}) is above media.port_last ({})",
+                config.media.port_first,
+                config.media.port_last
+            );
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_to_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/tutti.example.toml");
+        let config = Config::load(Some(&example), Vec::new()).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let env = vec![
+            ("TUTTI_HTTP_LISTEN".to_owned(), "0.0.0.0:9000".to_owned()),
+            ("TUTTI_STORAGE_PATH".to_owned(), "/tmp/x.db".to_owned()),
+            ("PATH".to_owned(), "/usr/bin".to_owned()),
+        ];
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(config.http.listen.port(), 9000);
+        assert_eq!(config.storage.path, PathBuf::from("/tmp/x.db"));
+        let bad = Config::load(
+            None,
+            vec![("TUTTI_HTTP_LISTEN".to_owned(), "nope".to_owned())],
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("TUTTI_HTTP_LISTEN"));
+        assert!(Config::load(None, vec![("TUTTI_TYPO".to_owned(), "1".to_owned())]).is_err());
+    }
+}

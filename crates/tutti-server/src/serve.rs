@@ -1,0 +1,162 @@
+//! `tutti serve` and `tutti accounts create`: the server's wiring.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tutti_api::AppState;
+use tutti_conference::{ConferenceService, MediaPlane};
+use tutti_engine::tutti_mix::ToneProgram;
+use tutti_engine::{Engine, EngineConfig};
+use tutti_store::SqliteStore;
+
+use crate::config::Config;
+
+/// The engine, as the conference service sees it.
+struct EngineMedia {
+    engine: Engine,
+}
+
+impl MediaPlane for EngineMedia {
+    fn check_tone(&self, tone: &str) -> Result<(), String> {
+        ToneProgram::parse(tone)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The media plane used where no media runs (account administration): it still checks tones.
+struct NoMedia;
+
+impl MediaPlane for NoMedia {
+    fn check_tone(&self, tone: &str) -> Result<(), String> {
+        ToneProgram::parse(tone)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+    if let Some(folder) = config
+        .storage
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating {}", folder.display()))?;
+    }
+    let store = SqliteStore::open(&config.storage.path)
+        .with_context(|| format!("opening {}", config.storage.path.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let store = open_store(&config)?;
+    let media = &config.media;
+    let engine = Engine::start(EngineConfig {
+        mixer_threads: if media.mixer_threads == 0 {
+            EngineConfig::default().mixer_threads
+        } else {
+            media.mixer_threads
+        },
+        ports: media.port_first..=media.port_last,
+        bind_address: media.bind_address,
+        public_address: media.public_address,
+        latching: media.latching,
+        rtp_timeout: Duration::from_secs(media.rtp_timeout_seconds),
+        ..EngineConfig::default()
+    })
+    .context("starting the media engine")?;
+    let media_plane = Arc::new(EngineMedia { engine });
+    let service = Arc::new(ConferenceService::new(
+        store,
+        media_plane.clone(),
+        Duration::from_secs(config.auth.token_lifetime_seconds),
+    ));
+    let state = AppState {
+        service,
+        node: config.http.node.clone(),
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.http.listen))?;
+        tracing::info!(address = %listener.local_addr()?, "tutti is serving");
+        tutti_api::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving HTTP")
+    })?;
+    tracing::info!("stopping the media engine");
+    drop(runtime);
+    if let Ok(media) = Arc::try_unwrap(media_plane) {
+        media.engine.shutdown();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Creates an account; prints its id and API key.
+#[allow(clippy::print_stdout)]
+pub fn create_account(config: Config, name: &str) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let service = ConferenceService::new(
+        store,
+        Arc::new(NoMedia),
+        Duration::from_secs(config.auth.token_lifetime_seconds),
+    );
+    let account = service
+        .create_account(name)
+        .context("creating the account")?;
+    println!("account_id: {}", account.id.simple());
+    println!("api_key: {}", account.api_key);
+    Ok(())
+}
+
+/// The config file from `--config` or `TUTTI_CONFIG`.
+pub fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| std::env::var_os("TUTTI_CONFIG").map(PathBuf::from))
+}

@@ -1,0 +1,178 @@
+//! The real `tutti` binary: accounts from the command line, the Kazoo face over HTTP, and
+//! everything still there after a restart.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tutti_e2e::{http, workspace_binary};
+
+struct Server {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Server {
+    fn start(database: &std::path::Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(workspace_binary("tutti"))
+            .args(["serve", "--listen", &address.to_string(), "--database"])
+            .arg(database)
+            .env("TUTTI_MEDIA_PORT_FIRST", "33000")
+            .env("TUTTI_MEDIA_PORT_LAST", "33099")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, address };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while http(address, "GET", "/healthz", &[], None)
+            .map(|(s, _)| s)
+            .ok()
+            != Some(200)
+        {
+            assert!(Instant::now() < deadline, "the server did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let headers: Vec<(&str, &str)> = token.map(|t| ("X-Auth-Token", t)).into_iter().collect();
+        let body = body.map(|b| b.to_string());
+        let (status, text) = http(self.address, method, path, &headers, body.as_deref()).unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "tutti exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "tutti did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn accounts_keys_tokens_and_conferences_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tutti-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let database = dir.join("data/tutti.db");
+
+    let output = Command::new(workspace_binary("tutti"))
+        .args(["accounts", "create", "acme", "--database"])
+        .arg(&database)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap()
+            .to_owned()
+    };
+    let (account, key) = (field("account_id"), field("api_key"));
+    assert_eq!(account.len(), 32);
+
+    let server = Server::start(&database);
+    let (status, body) = server.call(
+        "PUT",
+        "/v2/api_auth",
+        None,
+        Some(json!({"data": {"api_key": key}})),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(body["data"]["account_id"], json!(account));
+    let token = body["auth_token"].as_str().unwrap().to_owned();
+    let path = format!("/v2/accounts/{account}/conferences");
+    let (status, body) = server.call(
+        "PUT",
+        &path,
+        Some(&token),
+        Some(json!({"data": {"name": "Weekly", "conference_numbers": ["4242"]}})),
+    );
+    assert_eq!(status, 201);
+    let id = body["data"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = server.call(
+        "PUT",
+        &path,
+        Some(&token),
+        Some(json!({"data": {"name": "Gone soon"}})),
+    );
+    assert_eq!(status, 201);
+    let (_, listed) = server.call("GET", &path, Some(&token), None);
+    let gone = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Gone soon")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = server.call("DELETE", &format!("{path}/{gone}"), Some(&token), None);
+    assert_eq!(status, 200);
+    server.stop();
+
+    let server = Server::start(&database);
+    let (status, body) = server.call("GET", &format!("{path}/{id}"), Some(&token), None);
+    assert_eq!(status, 200, "the token survives the restart: {body}");
+    assert_eq!(body["data"]["name"], "Weekly");
+    assert_eq!(body["data"]["conference_numbers"], json!(["4242"]));
+    let (status, _) = server.call("GET", &format!("{path}/{gone}"), Some(&token), None);
+    assert_eq!(status, 404, "deleted stays deleted");
+    let (status, body) = server.call(
+        "PUT",
+        "/v2/api_auth",
+        None,
+        Some(json!({"data": {"api_key": key}})),
+    );
+    assert_eq!(status, 201, "the API key still works");
+    assert_eq!(body["data"]["account_id"], json!(account));
+    let (status, body) = server.call(
+        "PUT",
+        &path,
+        Some(&token),
+        Some(json!({"data": {"conference_numbers": ["4242"]}})),
+    );
+    assert_eq!(status, 400, "numbers stay claimed: {body}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
