@@ -1,6 +1,9 @@
 //! Helpers for tutti's tests, end to end and per crate: locating the built binaries and
 //! analysing audio.
 
+pub mod gst;
+pub mod server;
+
 use std::path::PathBuf;
 
 /// Path of a binary built from this workspace (`cargo build --workspace --bins`), next to the

@@ -3,104 +3,19 @@
 //! frequency content.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tutti_e2e::{amplitude_at, read_wav, rms};
+use tutti_e2e::gst::{free_port, gst_launch, tail, tempdir, window, Caller, Codec};
+use tutti_e2e::{amplitude_at, rms};
 use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
 use tutti_engine::{
     Engine, EngineConfig, EngineEvent, JoinRequest, ParticipantChange, RoomId, RoomSettings,
 };
 
-#[derive(Clone, Copy, PartialEq)]
-enum Codec {
-    Pcmu,
-    Opus,
-}
-
-impl Codec {
-    fn sdp(self, port: u16) -> String {
-        let (pt, map) = match self {
-            Codec::Pcmu => (0, "PCMU/8000"),
-            Codec::Opus => (111, "opus/48000/2"),
-        };
-        format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=gst\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {map}\r\na=sendrecv\r\n")
-    }
-
-    fn sender(self, hz: f64, to: SocketAddr) -> String {
-        let source = if hz > 0.0 {
-            format!("audiotestsrc is-live=true wave=sine freq={hz} volume=0.3")
-        } else {
-            "audiotestsrc is-live=true wave=silence".to_string()
-        };
-        let encode = match self {
-            Codec::Pcmu => {
-                "audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay max-ptime=20000000"
-            }
-            Codec::Opus => "audio/x-raw,rate=48000,channels=1 ! opusenc ! rtpopuspay pt=111",
-        };
-        format!(
-            "{source} ! audioconvert ! audioresample ! {encode} ! udpsink host={} port={}",
-            to.ip(),
-            to.port()
-        )
-    }
-
-    fn receiver(self, port: u16, file: &std::path::Path) -> String {
-        let (caps, decode) = match self {
-            Codec::Pcmu => (
-                "application/x-rtp,media=audio,clock-rate=8000,encoding-name=PCMU,payload=0",
-                "rtppcmudepay ! mulawdec",
-            ),
-            Codec::Opus => (
-                "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=111",
-                "rtpopusdepay ! opusdec",
-            ),
-        };
-        format!(
-            "udpsrc port={port} caps={caps} ! rtpjitterbuffer latency=80 ! {decode} ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! wavenc ! filesink location={}",
-            file.display()
-        )
-    }
-}
-
-/// A gst-launch-1.0 process, killed when dropped (a failing test must not leave pipelines
-/// sending into later runs).
-struct Pipeline(Child);
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A GStreamer caller: one gst-launch-1.0 process sending a tone and recording what it hears.
+/// A GStreamer caller joined to an in-process engine.
 struct GstCaller {
-    child: Pipeline,
-    recording: PathBuf,
+    caller: Caller,
     key: u32,
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn gst_launch(pipeline: &str) -> Pipeline {
-    let child = Command::new("gst-launch-1.0")
-        .arg("-e")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("gst-launch-1.0 must be installed (scripts/install-system-deps installs it)");
-    Pipeline(child)
 }
 
 impl GstCaller {
@@ -114,65 +29,28 @@ impl GstCaller {
         name: &str,
     ) -> Self {
         let listen = free_port();
+        let offer = codec.sdp(listen);
         let joined = engine
             .join(
                 room,
                 JoinRequest {
-                    offer: codec.sdp(listen),
+                    offer,
                     settings,
                     latching: Some(false),
                 },
             )
             .expect("join");
         let to: SocketAddr = format!("127.0.0.1:{}", joined.port).parse().unwrap();
-        let recording = dir.join(format!("{name}.wav"));
-        let pipeline = format!(
-            "{} {}",
-            codec.sender(hz, to),
-            codec.receiver(listen, &recording)
-        );
+        let caller = Caller::start(codec, hz, listen, to, dir.join(format!("{name}.wav")));
         GstCaller {
-            child: gst_launch(&pipeline),
-            recording,
+            caller,
             key: joined.key,
         }
     }
 
-    /// Stops the pipeline (EOS, so the WAV header is written) and returns the recording.
-    fn finish(mut self) -> (Vec<f32>, u32) {
-        let child = &mut self.child.0;
-        let _ = Command::new("kill")
-            .arg("-INT")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        read_wav(&self.recording)
+    fn finish(self) -> (Vec<f32>, u32) {
+        self.caller.finish()
     }
-}
-
-fn tail(samples: &[f32], rate: u32, seconds: f64) -> &[f32] {
-    &samples[samples
-        .len()
-        .saturating_sub((seconds * f64::from(rate)) as usize)..]
-}
-
-fn window(samples: &[f32], rate: u32, from: f64, to: f64) -> &[f32] {
-    let start = ((from * f64::from(rate)) as usize).min(samples.len());
-    let end = ((to * f64::from(rate)) as usize).clamp(start, samples.len());
-    &samples[start..end]
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tutti-gst-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn wait_for(engine: &Engine, what: impl Fn(&EngineEvent) -> bool) {

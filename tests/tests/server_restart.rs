@@ -1,88 +1,11 @@
 //! The real `tutti` binary: accounts from the command line, the Kazoo face over HTTP, and
 //! everything still there after a restart.
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use serde_json::{json, Value};
-use tutti_e2e::{http, workspace_binary};
-
-struct Server {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Server {
-    fn start(database: &std::path::Path) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(workspace_binary("tutti"))
-            .args(["serve", "--listen", &address.to_string(), "--database"])
-            .arg(database)
-            .env("TUTTI_MEDIA_PORT_FIRST", "33000")
-            .env("TUTTI_MEDIA_PORT_LAST", "33099")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Server { child, address };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while http(address, "GET", "/healthz", &[], None)
-            .map(|(s, _)| s)
-            .ok()
-            != Some(200)
-        {
-            assert!(Instant::now() < deadline, "the server did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let headers: Vec<(&str, &str)> = token.map(|t| ("X-Auth-Token", t)).into_iter().collect();
-        let body = body.map(|b| b.to_string());
-        let (status, text) = http(self.address, method, path, &headers, body.as_deref()).unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    /// SIGTERM, and wait for a clean exit.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "tutti exited with {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "tutti did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use serde_json::json;
+use tutti_e2e::server::Server;
+use tutti_e2e::workspace_binary;
 
 #[test]
 fn accounts_keys_tokens_and_conferences_survive_a_restart() {
@@ -111,7 +34,7 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart() {
     let (account, key) = (field("account_id"), field("api_key"));
     assert_eq!(account.len(), 32);
 
-    let server = Server::start(&database);
+    let server = Server::start(&database, (33_000, 33_099));
     let (status, body) = server.call(
         "PUT",
         "/v2/api_auth",
@@ -151,7 +74,7 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart() {
     assert_eq!(status, 200);
     server.stop();
 
-    let server = Server::start(&database);
+    let server = Server::start(&database, (33_000, 33_099));
     let (status, body) = server.call("GET", &format!("{path}/{id}"), Some(&token), None);
     assert_eq!(status, 200, "the token survives the restart: {body}");
     assert_eq!(body["data"]["name"], "Weekly");

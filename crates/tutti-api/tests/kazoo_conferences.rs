@@ -1,7 +1,8 @@
 //! The Kazoo face at the router level (no socket): every endpoint, its envelope, error shapes
 //! and status codes, account isolation and pagination.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -10,18 +11,124 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 use tutti_api::{router, AppState};
-use tutti_conference::{ConferenceService, MediaPlane};
+use tutti_conference::{
+    ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState,
+    ParticipantUpdate, RoomSpec, RoomState,
+};
 use tutti_store::SqliteStore;
+use uuid::Uuid;
 
-struct AnyTone;
+/// A media plane in memory: rooms and participants without audio. Tones with `!` are refused.
+#[derive(Default)]
+struct MemoryMedia {
+    rooms: Mutex<HashMap<Uuid, (RoomSpec, RoomState)>>,
+}
 
-impl MediaPlane for AnyTone {
+impl MediaPlane for MemoryMedia {
     fn check_tone(&self, tone: &str) -> Result<(), String> {
         if tone.contains('!') {
             Err(format!("cannot play {tone}"))
         } else {
             Ok(())
         }
+    }
+    fn ensure_room(&self, room: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
+        self.rooms
+            .lock()
+            .unwrap()
+            .entry(room)
+            .or_insert_with(|| (spec.clone(), RoomState::default()));
+        Ok(())
+    }
+    fn end_room(&self, room: Uuid) {
+        self.rooms.lock().unwrap().remove(&room);
+    }
+    fn join(&self, room: Uuid, spec: &JoinSpec) -> Result<JoinedMedia, MediaError> {
+        if !spec.offer.starts_with("v=0") {
+            return Err(MediaError::Offer("the offer is not valid SDP".into()));
+        }
+        let mut rooms = self.rooms.lock().unwrap();
+        let (room_spec, state) = rooms
+            .get_mut(&room)
+            .ok_or_else(|| MediaError::Unavailable("no room".into()))?;
+        if state.locked {
+            return Err(MediaError::Locked);
+        }
+        if room_spec.max_participants != 0 && state.participants.len() >= room_spec.max_participants
+        {
+            return Err(MediaError::Full(room_spec.max_participants));
+        }
+        let participant_id = state
+            .participants
+            .iter()
+            .map(|p| p.participant_id)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        state.participants.push(ParticipantState {
+            participant_id,
+            talking: false,
+            mute_detect: false,
+            current_energy: 0.0,
+            energy_level: spec.energy_level,
+            speak: !spec.muted,
+            hear: !spec.deaf,
+            moderator: spec.moderator,
+        });
+        Ok(JoinedMedia {
+            participant_id,
+            answer: format!("v=0\r\nm=audio {} RTP/AVP 0\r\n", 20_000 + participant_id),
+        })
+    }
+    fn kick(&self, room: Uuid, participant: u32) -> Result<(), MediaError> {
+        let mut rooms = self.rooms.lock().unwrap();
+        let (_, state) = rooms
+            .get_mut(&room)
+            .ok_or(MediaError::NoParticipant(participant))?;
+        state
+            .participants
+            .retain(|p| p.participant_id != participant);
+        Ok(())
+    }
+    fn update(
+        &self,
+        room: Uuid,
+        participant: Option<u32>,
+        update: ParticipantUpdate,
+        skip_moderators: bool,
+    ) -> Result<(), MediaError> {
+        let mut rooms = self.rooms.lock().unwrap();
+        let Some((_, state)) = rooms.get_mut(&room) else {
+            return Ok(());
+        };
+        for p in state.participants.iter_mut() {
+            if participant.is_some_and(|id| id != p.participant_id)
+                || (skip_moderators && p.moderator)
+            {
+                continue;
+            }
+            match update {
+                ParticipantUpdate::Speak(v) => p.speak = v,
+                ParticipantUpdate::Hear(v) => p.hear = v,
+            }
+        }
+        Ok(())
+    }
+    fn set_locked(&self, room: Uuid, locked: bool) -> Result<(), MediaError> {
+        if let Some((_, state)) = self.rooms.lock().unwrap().get_mut(&room) {
+            state.locked = locked;
+        }
+        Ok(())
+    }
+    fn play(&self, _: Uuid, _: Option<u32>, media: &str) -> Result<(), MediaError> {
+        self.check_tone(media).map_err(MediaError::Media)
+    }
+    fn room_state(&self, room: Uuid) -> Option<RoomState> {
+        self.rooms
+            .lock()
+            .unwrap()
+            .get(&room)
+            .map(|(_, state)| state.clone())
     }
 }
 
@@ -39,7 +146,7 @@ impl Api {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
         let service = Arc::new(ConferenceService::new(
             store,
-            Arc::new(AnyTone),
+            Arc::new(MemoryMedia::default()),
             Duration::from_secs(3600),
         ));
         Api {
@@ -436,4 +543,195 @@ async fn health_answers() {
     let api = Api::new();
     let (status, body) = api.call(Method::GET, "/healthz", None, None).await;
     assert_eq!((status, body), (StatusCode::OK, json!("ok")));
+}
+
+#[tokio::test]
+async fn participants_join_and_are_acted_on() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let t = Some(a.token.as_str());
+    let (_, body) = api
+        .call(
+            Method::PUT,
+            &conferences(&a),
+            t,
+            Some(json!({"data": {"name": "Room", "max_participants": 3}})),
+        )
+        .await;
+    let id = body["data"]["id"].as_str().unwrap().to_owned();
+    let people = format!("{}/{id}/participants", conferences(&a));
+
+    // Members join muted (Kazoo's default), moderators do not.
+    let (status, member) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"sdp": "v=0\r\n", "caller_id_name": "Ann"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(member["data"]["speak"], false);
+    assert_eq!(member["data"]["is_moderator"], false);
+    assert_eq!(member["data"]["caller_id_name"], "Ann");
+    assert!(member["data"]["sdp"].as_str().unwrap().starts_with("v=0"));
+    assert!(
+        member["data"]["join_time"].as_i64().unwrap() > 63_000_000_000,
+        "Gregorian seconds"
+    );
+    let (_, moderator) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"sdp": "v=0\r\n", "moderator": true}})),
+        )
+        .await;
+    assert_eq!(moderator["data"]["speak"], true);
+    let member_id = member["data"]["participant_id"].as_u64().unwrap();
+    let moderator_id = moderator["data"]["participant_id"].as_u64().unwrap();
+
+    // Bulk unmute and deaf spare the moderator.
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"action": "deaf"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, list) = api.call(Method::GET, &people, t, None).await;
+    let by_id = |list: &Value, id: u64| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["participant_id"] == json!(id))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id(&list, member_id)["hear"], false);
+    assert_eq!(by_id(&list, moderator_id)["hear"], true);
+
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("{people}/{member_id}"),
+            t,
+            Some(json!({"data": {"action": "unmute"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, one) = api
+        .call(Method::GET, &format!("{people}/{member_id}"), t, None)
+        .await;
+    assert_eq!(one["data"]["speak"], true);
+
+    let (_, conference) = api
+        .call(Method::GET, &format!("{}/{id}", conferences(&a)), t, None)
+        .await;
+    assert_eq!(conference["data"]["_read_only"]["members"], 1);
+    assert_eq!(conference["data"]["_read_only"]["admins"], 1);
+
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("{people}/{member_id}"),
+            t,
+            Some(json!({"data": {"action": "kick"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = api
+        .call(Method::GET, &format!("{people}/{member_id}"), t, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Errors: bad offer, unknown action, play without media, relate not offered.
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"sdp": "hello"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid request"))
+    );
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"action": "juggle"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::NOT_FOUND, json!("faulty_request"))
+    );
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"action": "play"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"action": "relate"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+
+    // Locking refuses joins; deleting the conference ends the room.
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("{}/{id}", conferences(&a)),
+            t,
+            Some(json!({"data": {"action": "lock"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"sdp": "v=0\r\n"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::CONFLICT, json!("conference_locked"))
+    );
+    api.call(
+        Method::DELETE,
+        &format!("{}/{id}", conferences(&a)),
+        t,
+        None,
+    )
+    .await;
+    assert!(api
+        .state
+        .service
+        .realtime(&tutti_conference::Conference {
+            id: Uuid::parse_str(&id).unwrap(),
+            account_id: Uuid::nil(),
+            document: json!({}),
+            revision: 0,
+            created: 0,
+            modified: 0,
+        })
+        .participants
+        .is_empty());
 }

@@ -7,11 +7,18 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod live;
 mod media;
 pub mod schema;
 mod service;
 
-pub use media::MediaPlane;
+pub use live::{
+    JoinRequest, Participant, ParticipantAction, Realtime, DEFAULT_ENTRY_TONE, DEFAULT_EXIT_TONE,
+};
+pub use media::{
+    JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
+    RoomState,
+};
 
 pub use schema::{validate_conference, ValidationErrors};
 pub use service::{
@@ -21,16 +28,49 @@ pub use service::{
 
 #[cfg(test)]
 mod tests {
-    /// A media plane that refuses tone strings containing "abc" with "bad tone".
+    use uuid::Uuid;
+
+    use crate::media::*;
+
+    /// A media plane that refuses tone strings containing "abc" with "bad tone" and runs no
+    /// rooms.
     pub(crate) struct FakeMedia;
 
-    impl crate::MediaPlane for FakeMedia {
+    impl MediaPlane for FakeMedia {
         fn check_tone(&self, tone: &str) -> Result<(), String> {
             if tone.contains("abc") {
                 Err("bad tone".into())
             } else {
                 Ok(())
             }
+        }
+        fn ensure_room(&self, _: Uuid, _: &RoomSpec) -> Result<(), MediaError> {
+            Ok(())
+        }
+        fn end_room(&self, _: Uuid) {}
+        fn join(&self, _: Uuid, _: &JoinSpec) -> Result<JoinedMedia, MediaError> {
+            Err(MediaError::Unavailable("no media in this test".into()))
+        }
+        fn kick(&self, _: Uuid, participant: u32) -> Result<(), MediaError> {
+            Err(MediaError::NoParticipant(participant))
+        }
+        fn update(
+            &self,
+            _: Uuid,
+            _: Option<u32>,
+            _: ParticipantUpdate,
+            _: bool,
+        ) -> Result<(), MediaError> {
+            Ok(())
+        }
+        fn set_locked(&self, _: Uuid, _: bool) -> Result<(), MediaError> {
+            Ok(())
+        }
+        fn play(&self, _: Uuid, _: Option<u32>, _: &str) -> Result<(), MediaError> {
+            Ok(())
+        }
+        fn room_state(&self, _: Uuid) -> Option<RoomState> {
+            None
         }
     }
 }

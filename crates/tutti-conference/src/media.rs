@@ -1,8 +1,134 @@
-//! What the domain needs from the media plane, as a trait it owns: the engine is adapted to it
-//! by the server, and tests substitute their own.
+//! What the domain needs from the media plane, as a trait it owns: the server adapts the
+//! engine to it, and tests substitute their own.
 
-/// The media plane as the conference service sees it.
+use uuid::Uuid;
+
+/// Why the media plane refused something.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The SDP offer was refused (no common codec, unsupported transport, garbage).
+    #[error("{0}")]
+    Offer(String),
+    /// The room has its maximum number of participants.
+    #[error("the conference is full ({0} participants)")]
+    Full(usize),
+    /// The room is locked.
+    #[error("the conference is locked")]
+    Locked,
+    /// No such participant in the room.
+    #[error("no participant {0}")]
+    NoParticipant(u32),
+    /// A tone or file that cannot be played.
+    #[error("{0}")]
+    Media(String),
+    /// The media plane failed (ports exhausted, stopped).
+    #[error("media plane: {0}")]
+    Unavailable(String),
+}
+
+/// How a room behaves, from its conference document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomSpec {
+    /// 0: no limit.
+    pub max_participants: usize,
+    /// Entry tone as a tone string, if any.
+    pub entry_tone: Option<String>,
+    /// Exit tone as a tone string, if any.
+    pub exit_tone: Option<String>,
+}
+
+/// How a participant joins.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinSpec {
+    /// The caller's SDP offer.
+    pub offer: String,
+    /// Joins muted.
+    pub muted: bool,
+    /// Joins deaf.
+    pub deaf: bool,
+    /// Moderator.
+    pub moderator: bool,
+    /// Talk threshold.
+    pub energy_level: f32,
+    /// Overrides the server's latching default for this caller (`false` for endpoints that
+    /// send and receive on different ports).
+    pub latching: Option<bool>,
+}
+
+/// A participant whose media is live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinedMedia {
+    /// Its number in the room.
+    pub participant_id: u32,
+    /// The SDP answer.
+    pub answer: String,
+}
+
+/// A change to participants.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParticipantUpdate {
+    /// Mute (false) or unmute (true).
+    Speak(bool),
+    /// Deaf (false) or undeaf (true).
+    Hear(bool),
+}
+
+/// One participant's realtime state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticipantState {
+    /// Its number in the room.
+    pub participant_id: u32,
+    /// Talking now.
+    pub talking: bool,
+    /// Talking while muted.
+    pub mute_detect: bool,
+    /// Energy of the last frame.
+    pub current_energy: f32,
+    /// Talk threshold.
+    pub energy_level: f32,
+    /// May speak.
+    pub speak: bool,
+    /// May hear.
+    pub hear: bool,
+    /// Moderator.
+    pub moderator: bool,
+}
+
+/// A room's realtime state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoomState {
+    /// Locked against joins.
+    pub locked: bool,
+    /// Everyone in it.
+    pub participants: Vec<ParticipantState>,
+}
+
+/// The media plane as the conference service sees it. Rooms are named by their conference's
+/// id and created on first use.
 pub trait MediaPlane: Send + Sync {
     /// Checks that a tone string can be played; the error says what is wrong with it.
     fn check_tone(&self, tone: &str) -> Result<(), String>;
+    /// Creates the room if it is not running, with `spec`.
+    fn ensure_room(&self, room: Uuid, spec: &RoomSpec) -> Result<(), MediaError>;
+    /// Ends the room: everyone leaves.
+    fn end_room(&self, room: Uuid);
+    /// Joins a plain-RTP participant.
+    fn join(&self, room: Uuid, spec: &JoinSpec) -> Result<JoinedMedia, MediaError>;
+    /// Removes a participant.
+    fn kick(&self, room: Uuid, participant: u32) -> Result<(), MediaError>;
+    /// Changes one participant, or everyone (optionally sparing moderators).
+    fn update(
+        &self,
+        room: Uuid,
+        participant: Option<u32>,
+        update: ParticipantUpdate,
+        skip_moderators: bool,
+    ) -> Result<(), MediaError>;
+    /// Locks or unlocks the room.
+    fn set_locked(&self, room: Uuid, locked: bool) -> Result<(), MediaError>;
+    /// Plays a tone string or media file to the room or one participant.
+    fn play(&self, room: Uuid, participant: Option<u32>, media: &str) -> Result<(), MediaError>;
+    /// The room's realtime state, `None` when it is not running.
+    fn room_state(&self, room: Uuid) -> Option<RoomState>;
 }

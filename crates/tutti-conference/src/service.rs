@@ -27,6 +27,12 @@ pub enum ServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The media plane refused or failed.
+    #[error(transparent)]
+    Media(crate::media::MediaError),
+    /// An action no face knows.
+    #[error("unknown action {0:?}")]
+    UnknownAction(String),
 }
 
 impl From<StoreError> for ServiceError {
@@ -106,6 +112,8 @@ pub struct ConferenceService {
     store: Arc<dyn Store>,
     media: Arc<dyn MediaPlane>,
     token_lifetime: Duration,
+    /// What the control plane knows of each running conference's participants.
+    participants: std::sync::Mutex<std::collections::HashMap<Uuid, crate::live::Known>>,
 }
 
 impl std::fmt::Debug for ConferenceService {
@@ -145,7 +153,42 @@ impl ConferenceService {
             store,
             media,
             token_lifetime,
+            participants: std::sync::Mutex::default(),
         }
+    }
+
+    pub(crate) fn media(&self) -> &dyn MediaPlane {
+        self.media.as_ref()
+    }
+
+    pub(crate) fn remember(
+        &self,
+        conference: Uuid,
+        participant: u32,
+        info: crate::live::ParticipantInfo,
+    ) {
+        if let Ok(mut known) = self.participants.lock() {
+            known
+                .entry(conference)
+                .or_default()
+                .insert(participant, info);
+        }
+    }
+
+    pub(crate) fn forget(&self, conference: Uuid, participant: u32) {
+        if let Ok(mut known) = self.participants.lock() {
+            if let Some(room) = known.get_mut(&conference) {
+                room.remove(&participant);
+            }
+        }
+    }
+
+    pub(crate) fn participants_known(&self, conference: Uuid) -> crate::live::Known {
+        self.participants
+            .lock()
+            .ok()
+            .and_then(|known| known.get(&conference).cloned())
+            .unwrap_or_default()
     }
 
     /// Creates an account and returns its API key.
@@ -297,11 +340,15 @@ impl ConferenceService {
         self.save(current, &merged)
     }
 
-    /// Deletes a conference; returns what it was.
+    /// Deletes a conference, ending its room (everyone is kicked); returns what it was.
     pub fn delete_conference(&self, account: Uuid, id: &str) -> Result<Conference, ServiceError> {
         let current = self.conference(account, id)?;
         if !self.store.delete_conference(account, current.id)? {
             return Err(ServiceError::NotFound(id.to_owned()));
+        }
+        self.media.end_room(current.id);
+        if let Ok(mut known) = self.participants.lock() {
+            known.remove(&current.id);
         }
         Ok(current)
     }

@@ -184,6 +184,18 @@ impl Engine {
             .map_err(|_| EngineError::Stopped)
     }
 
+    /// Sends `command` to the room's thread and waits (at most one tick, normally) until it is
+    /// applied, so a snapshot read afterwards shows it.
+    fn apply(&self, room: RoomId, command: Command) -> Result<(), EngineError> {
+        let thread = self.room_thread(room)?;
+        self.send(thread, command)?;
+        let (reply, applied) = crossbeam_channel::bounded(1);
+        self.send(thread, Command::Barrier { reply })?;
+        applied
+            .recv_timeout(Duration::from_secs(2))
+            .map_err(|_| EngineError::Stopped)
+    }
+
     fn room_thread(&self, room: RoomId) -> Result<usize, EngineError> {
         let rooms = self.rooms.lock().map_err(|_| EngineError::Stopped)?;
         rooms
@@ -349,7 +361,7 @@ impl Engine {
 
     /// Removes a participant (kick or hang-up).
     pub fn leave(&self, room: RoomId, key: ParticipantKey) -> Result<(), EngineError> {
-        self.send(self.room_thread(room)?, Command::Leave { room, key })
+        self.apply(room, Command::Leave { room, key })
     }
 
     /// Changes one participant.
@@ -359,8 +371,8 @@ impl Engine {
         key: ParticipantKey,
         change: ParticipantChange,
     ) -> Result<(), EngineError> {
-        self.send(
-            self.room_thread(room)?,
+        self.apply(
+            room,
             Command::Update {
                 room,
                 key: Some(key),
@@ -377,8 +389,8 @@ impl Engine {
         change: ParticipantChange,
         skip_moderators: bool,
     ) -> Result<(), EngineError> {
-        self.send(
-            self.room_thread(room)?,
+        self.apply(
+            room,
             Command::Update {
                 room,
                 key: None,
@@ -431,7 +443,7 @@ impl Engine {
 
     /// Locks or unlocks a room: a locked room refuses joins.
     pub fn set_locked(&self, room: RoomId, locked: bool) -> Result<(), EngineError> {
-        self.send(self.room_thread(room)?, Command::SetLocked { room, locked })
+        self.apply(room, Command::SetLocked { room, locked })
     }
 
     /// Records the room mix to a WAV file, for at most `max` when given.

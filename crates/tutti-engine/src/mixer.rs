@@ -76,6 +76,10 @@ pub(crate) enum Command {
     StopRecording {
         room: RoomId,
     },
+    /// Answered once every earlier command is applied and published.
+    Barrier {
+        reply: Sender<()>,
+    },
     Stop,
 }
 
@@ -260,6 +264,7 @@ impl MixerThread {
             Command::Leave { room, key } => {
                 if let Some(r) = rooms.get_mut(&room) {
                     r.remove(key, ctx, LeaveReason::Kicked);
+                    r.publish_snapshot();
                 }
                 self.forget(tokens, room, key);
             }
@@ -313,6 +318,9 @@ impl MixerThread {
                 if let Some(r) = rooms.get_mut(&room) {
                     r.recorder = None;
                 }
+            }
+            Command::Barrier { reply } => {
+                let _ = reply.send(());
             }
             Command::Stop => return false,
         }

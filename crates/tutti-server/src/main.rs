@@ -1,6 +1,7 @@
 //! `tutti`: the tutti media server's command line.
 
 mod config;
+mod media;
 mod mixdown;
 mod serve;
 

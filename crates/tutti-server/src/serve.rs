@@ -6,36 +6,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tutti_api::AppState;
-use tutti_conference::{ConferenceService, MediaPlane};
-use tutti_engine::tutti_mix::ToneProgram;
+use tutti_conference::ConferenceService;
 use tutti_engine::{Engine, EngineConfig};
 use tutti_store::SqliteStore;
 
 use crate::config::Config;
-
-/// The engine, as the conference service sees it.
-struct EngineMedia {
-    engine: Engine,
-}
-
-impl MediaPlane for EngineMedia {
-    fn check_tone(&self, tone: &str) -> Result<(), String> {
-        ToneProgram::parse(tone)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// The media plane used where no media runs (account administration): it still checks tones.
-struct NoMedia;
-
-impl MediaPlane for NoMedia {
-    fn check_tone(&self, tone: &str) -> Result<(), String> {
-        ToneProgram::parse(tone)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
+use crate::media::EngineMedia;
 
 fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     if let Some(folder) = config
@@ -84,7 +60,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         ..EngineConfig::default()
     })
     .context("starting the media engine")?;
-    let media_plane = Arc::new(EngineMedia { engine });
+    let media_plane = Arc::new(EngineMedia {
+        engine: Some(engine),
+    });
     let service = Arc::new(ConferenceService::new(
         store,
         media_plane.clone(),
@@ -110,8 +88,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     tracing::info!("stopping the media engine");
     drop(runtime);
-    if let Ok(media) = Arc::try_unwrap(media_plane) {
-        media.engine.shutdown();
+    if let Some(engine) = Arc::try_unwrap(media_plane).ok().and_then(|m| m.engine) {
+        engine.shutdown();
     }
     tracing::info!("stopped");
     Ok(())
@@ -145,7 +123,7 @@ pub fn create_account(config: Config, name: &str) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let service = ConferenceService::new(
         store,
-        Arc::new(NoMedia),
+        Arc::new(EngineMedia { engine: None }),
         Duration::from_secs(config.auth.token_lifetime_seconds),
     );
     let account = service

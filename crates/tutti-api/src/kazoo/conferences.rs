@@ -14,13 +14,20 @@ use crate::AppState;
 
 /// A conference as the Kazoo face shows it: the document, its id as 32 hex digits, and the
 /// realtime `_read_only` block.
-fn render(conference: &Conference) -> Value {
+fn render(state: &AppState, conference: &Conference) -> Value {
+    let realtime = state.service.realtime(conference);
     let mut document = conference.document.clone();
     if let Value::Object(map) = &mut document {
         map.insert("id".into(), json!(conference.id.simple().to_string()));
         map.insert(
             "_read_only".into(),
-            json!({"members": 0, "admins": 0, "duration": 0, "is_locked": false, "participants": []}),
+            json!({
+                "members": realtime.members,
+                "admins": realtime.admins,
+                "duration": realtime.duration,
+                "is_locked": realtime.is_locked,
+                "participants": realtime.participants.iter().map(|p| super::participants::render(conference, p)).collect::<Vec<_>>(),
+            }),
         );
     }
     document
@@ -35,7 +42,7 @@ fn revision(conference: &Conference) -> Option<String> {
 
 /// Runs `f` on the blocking pool (the service talks to the store synchronously, so async
 /// workers never wait on the disk) and renders its outcome.
-async fn answer(
+pub(crate) async fn answer(
     state: AppState,
     headers: HeaderMap,
     f: impl FnOnce(&AppState, &HeaderMap) -> Result<(StatusCode, Value, Extra), KazooError>
@@ -53,7 +60,7 @@ async fn answer(
     }
 }
 
-fn token_extra(token: String) -> Extra {
+pub(crate) fn token_extra(token: String) -> Extra {
     Extra {
         auth_token: Some(token),
         ..Extra::default()
@@ -96,7 +103,7 @@ pub(crate) async fn list(
         };
         Ok((
             StatusCode::OK,
-            Value::Array(conferences.iter().map(render).collect()),
+            Value::Array(conferences.iter().map(|c| render(state, c)).collect()),
             extra,
         ))
     })
@@ -120,7 +127,7 @@ pub(crate) async fn create(
             revision: revision(&conference),
             ..token_extra(token)
         };
-        Ok((StatusCode::CREATED, render(&conference), extra))
+        Ok((StatusCode::CREATED, render(state, &conference), extra))
     })
     .await
 }
@@ -138,7 +145,7 @@ pub(crate) async fn fetch(
             revision: revision(&conference),
             ..token_extra(token)
         };
-        Ok((StatusCode::OK, render(&conference), extra))
+        Ok((StatusCode::OK, render(state, &conference), extra))
     })
     .await
 }
@@ -161,7 +168,7 @@ pub(crate) async fn replace(
             revision: revision(&conference),
             ..token_extra(token)
         };
-        Ok((StatusCode::OK, render(&conference), extra))
+        Ok((StatusCode::OK, render(state, &conference), extra))
     })
     .await
 }
@@ -183,7 +190,7 @@ pub(crate) async fn patch(
             revision: revision(&conference),
             ..token_extra(token)
         };
-        Ok((StatusCode::OK, render(&conference), extra))
+        Ok((StatusCode::OK, render(state, &conference), extra))
     })
     .await
 }
@@ -199,7 +206,7 @@ pub(crate) async fn delete(
         let envelope = envelope(&body).unwrap_or_else(|_| Map::new());
         let (account, token) = authorize(state, headers, Some(&envelope), &account_id)?;
         let conference = state.service.delete_conference(account, &id)?;
-        let mut data = render(&conference);
+        let mut data = render(state, &conference);
         if let Value::Object(map) = &mut data {
             map.insert("_read_only".into(), json!({"deleted": true}));
         }

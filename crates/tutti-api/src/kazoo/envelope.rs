@@ -4,7 +4,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use tutti_conference::{ServiceError, ValidationErrors};
+use tutti_conference::{MediaError, ServiceError, ValidationErrors};
 
 use super::time::{iso8601, unix_now};
 use crate::AppState;
@@ -22,6 +22,14 @@ pub(crate) enum KazooError {
     InvalidRequest(String),
     /// 413: the body is larger than the API accepts.
     TooLarge,
+    /// 404 `faulty_request`: an action Kazoo does not know.
+    FaultyRequest(String),
+    /// 409: the conference refuses the caller (full, locked).
+    Refused(&'static str, String),
+    /// 501: an action tutti does not offer yet.
+    NotImplemented(String),
+    /// 503: the media plane cannot serve.
+    Unavailable(String),
     /// 500.
     Internal,
 }
@@ -32,6 +40,16 @@ impl From<ServiceError> for KazooError {
             ServiceError::InvalidCredentials => Self::Unauthorized,
             ServiceError::NotFound(id) => Self::BadIdentifier(id),
             ServiceError::Validation(errors) => Self::Validation(errors),
+            ServiceError::UnknownAction(action) => Self::FaultyRequest(action),
+            ServiceError::Media(media) => match media {
+                MediaError::Offer(reason) | MediaError::Media(reason) => {
+                    Self::InvalidRequest(reason)
+                }
+                MediaError::Full(_) => Self::Refused("conference_full", media.to_string()),
+                MediaError::Locked => Self::Refused("conference_locked", media.to_string()),
+                MediaError::NoParticipant(id) => Self::BadIdentifier(id.to_string()),
+                other => Self::Unavailable(other.to_string()),
+            },
             other => {
                 tracing::error!(error = %other, "conference service failed");
                 Self::Internal
@@ -75,6 +93,26 @@ impl KazooError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request too large".to_owned(),
                 json!({"message": format!("the request body must not be more than {} bytes", crate::MAX_BODY_BYTES)}),
+            ),
+            Self::FaultyRequest(action) => (
+                StatusCode::NOT_FOUND,
+                "faulty_request".to_owned(),
+                json!({"message": format!("unknown action {action:?}"), "cause": action}),
+            ),
+            Self::Refused(code, reason) => (
+                StatusCode::CONFLICT,
+                code.to_owned(),
+                json!({"message": reason}),
+            ),
+            Self::NotImplemented(what) => (
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented".to_owned(),
+                json!({"message": what}),
+            ),
+            Self::Unavailable(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "media_unavailable".to_owned(),
+                json!({"message": reason}),
             ),
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,6 +4,7 @@
 mod auth;
 mod conferences;
 mod envelope;
+mod participants;
 mod time;
 
 use axum::routing::{get, put};
@@ -23,6 +24,15 @@ pub(crate) fn routes() -> Router<AppState> {
             get(conferences::fetch)
                 .post(conferences::replace)
                 .patch(conferences::patch)
-                .delete(conferences::delete),
+                .delete(conferences::delete)
+                .put(participants::conference_action),
+        )
+        .route(
+            "/v2/accounts/{account_id}/conferences/{conference_id}/participants",
+            get(participants::list).put(participants::join_or_act),
+        )
+        .route(
+            "/v2/accounts/{account_id}/conferences/{conference_id}/participants/{participant_id}",
+            get(participants::fetch).put(participants::act),
         )
 }

@@ -1,0 +1,166 @@
+//! The media engine adapted to the conference service's `MediaPlane`.
+
+use std::path::Path;
+
+use tutti_conference::{
+    JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
+    RoomState,
+};
+use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
+use tutti_engine::{Engine, EngineError, JoinRequest, ParticipantChange, RoomId, RoomSettings};
+use uuid::Uuid;
+
+/// The engine behind the conference service.
+pub struct EngineMedia {
+    /// The engine; `None` where no media runs (account administration).
+    pub engine: Option<Engine>,
+}
+
+fn room(id: Uuid) -> RoomId {
+    RoomId(id.as_u128())
+}
+
+fn check_tone(tone: &str) -> Result<(), String> {
+    ToneProgram::parse(tone)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn media_error(error: EngineError) -> MediaError {
+    match error {
+        EngineError::Sdp(e) => MediaError::Offer(e.to_string()),
+        EngineError::RoomFull { max, .. } => MediaError::Full(max),
+        EngineError::RoomLocked(_) => MediaError::Locked,
+        EngineError::Tone(e) => MediaError::Media(e.to_string()),
+        EngineError::Wav { .. } | EngineError::UnsupportedWav { .. } => {
+            MediaError::Media(error.to_string())
+        }
+        other => MediaError::Unavailable(other.to_string()),
+    }
+}
+
+impl EngineMedia {
+    fn engine(&self) -> Result<&Engine, MediaError> {
+        self.engine
+            .as_ref()
+            .ok_or_else(|| MediaError::Unavailable("no media engine in this process".into()))
+    }
+}
+
+impl MediaPlane for EngineMedia {
+    fn check_tone(&self, tone: &str) -> Result<(), String> {
+        check_tone(tone)
+    }
+
+    fn ensure_room(&self, id: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
+        let engine = self.engine()?;
+        if engine.snapshot(room(id)).is_some() {
+            return Ok(());
+        }
+        let tone = |t: &Option<String>| t.as_deref().and_then(|t| ToneProgram::parse(t).ok());
+        let settings = RoomSettings {
+            max_participants: spec.max_participants,
+            entry_tone: tone(&spec.entry_tone),
+            exit_tone: tone(&spec.exit_tone),
+            ..RoomSettings::default()
+        };
+        match engine.create_room(room(id), settings) {
+            Ok(()) | Err(EngineError::RoomExists(_)) => Ok(()),
+            Err(e) => Err(media_error(e)),
+        }
+    }
+
+    fn end_room(&self, id: Uuid) {
+        if let Ok(engine) = self.engine() {
+            let _ = engine.destroy_room(room(id));
+        }
+    }
+
+    fn join(&self, id: Uuid, spec: &JoinSpec) -> Result<JoinedMedia, MediaError> {
+        let settings = ParticipantSettings {
+            speak: !spec.muted,
+            hear: !spec.deaf,
+            energy_level: spec.energy_level,
+            moderator: spec.moderator,
+            ..ParticipantSettings::default()
+        };
+        let joined = self
+            .engine()?
+            .join(
+                room(id),
+                JoinRequest {
+                    offer: spec.offer.clone(),
+                    settings,
+                    latching: spec.latching,
+                },
+            )
+            .map_err(media_error)?;
+        Ok(JoinedMedia {
+            participant_id: joined.key,
+            answer: joined.answer,
+        })
+    }
+
+    fn kick(&self, id: Uuid, participant: u32) -> Result<(), MediaError> {
+        self.engine()?
+            .leave(room(id), participant)
+            .map_err(media_error)
+    }
+
+    fn update(
+        &self,
+        id: Uuid,
+        participant: Option<u32>,
+        update: ParticipantUpdate,
+        skip_moderators: bool,
+    ) -> Result<(), MediaError> {
+        let change = match update {
+            ParticipantUpdate::Speak(v) => ParticipantChange::Speak(v),
+            ParticipantUpdate::Hear(v) => ParticipantChange::Hear(v),
+        };
+        let engine = self.engine()?;
+        match participant {
+            Some(key) => engine.update(room(id), key, change),
+            None => engine.update_all(room(id), change, skip_moderators),
+        }
+        .map_err(media_error)
+    }
+
+    fn set_locked(&self, id: Uuid, locked: bool) -> Result<(), MediaError> {
+        self.engine()?
+            .set_locked(room(id), locked)
+            .map_err(media_error)
+    }
+
+    fn play(&self, id: Uuid, participant: Option<u32>, media: &str) -> Result<(), MediaError> {
+        let engine = self.engine()?;
+        if media.starts_with("tone_stream://") {
+            engine.play_tone(room(id), participant, media)
+        } else {
+            let path = media.strip_prefix("file://").unwrap_or(media);
+            engine.play_wav(room(id), participant, Path::new(path))
+        }
+        .map_err(media_error)
+    }
+
+    fn room_state(&self, id: Uuid) -> Option<RoomState> {
+        let snapshot = self.engine.as_ref()?.snapshot(room(id))?;
+        Some(RoomState {
+            locked: snapshot.locked,
+            participants: snapshot
+                .participants
+                .iter()
+                .map(|p| ParticipantState {
+                    participant_id: p.key,
+                    talking: p.talking,
+                    mute_detect: p.mute_detect,
+                    current_energy: p.current_energy,
+                    energy_level: p.energy_level,
+                    speak: p.speak,
+                    hear: p.hear,
+                    moderator: p.moderator,
+                })
+                .collect(),
+        })
+    }
+}

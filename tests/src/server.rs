@@ -1,0 +1,90 @@
+//! The `tutti` binary as a server process, and calls to its HTTP API.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{http, workspace_binary};
+
+/// A running `tutti serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Its HTTP address.
+    pub address: SocketAddr,
+}
+
+impl Server {
+    /// Starts a server on a free port with `database`, media ports from `media_ports`, and
+    /// waits until it answers.
+    pub fn start(database: &std::path::Path, media_ports: (u16, u16)) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(workspace_binary("tutti"))
+            .args(["serve", "--listen", &address.to_string(), "--database"])
+            .arg(database)
+            .env("TUTTI_MEDIA_PORT_FIRST", media_ports.0.to_string())
+            .env("TUTTI_MEDIA_PORT_LAST", media_ports.1.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, address };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while http(address, "GET", "/healthz", &[], None)
+            .map(|(s, _)| s)
+            .ok()
+            != Some(200)
+        {
+            assert!(Instant::now() < deadline, "the server did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Calls the API; the answer's status and JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let headers: Vec<(&str, &str)> = token.map(|t| ("X-Auth-Token", t)).into_iter().collect();
+        let body = body.map(|b| b.to_string());
+        let (status, text) = http(self.address, method, path, &headers, body.as_deref()).unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// SIGTERM, and waits for a clean exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "tutti exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "tutti did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

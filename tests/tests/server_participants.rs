@@ -1,0 +1,265 @@
+//! The real server with GStreamer callers joined through the Kazoo face: talking shows in
+//! `_read_only`, and mute and kick through the API are heard in another caller's audio.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tutti_e2e::gst::{free_port, tail, tempdir, window, Caller, Codec};
+use tutti_e2e::server::Server;
+use tutti_e2e::{amplitude_at, workspace_binary};
+
+struct Session {
+    server: Server,
+    token: String,
+    base: String,
+}
+
+impl Session {
+    fn start(dir: &std::path::Path, media_ports: (u16, u16)) -> Self {
+        let database = dir.join("tutti.db");
+        let output = Command::new(workspace_binary("tutti"))
+            .args(["accounts", "create", "e2e", "--database"])
+            .arg(&database)
+            .output()
+            .unwrap();
+        let printed = String::from_utf8(output.stdout).unwrap();
+        let field = |name: &str| {
+            printed
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap()
+                .to_owned()
+        };
+        let server = Server::start(&database, media_ports);
+        let (_, auth) = server.call(
+            "PUT",
+            "/v2/api_auth",
+            None,
+            Some(json!({"data": {"api_key": field("api_key")}})),
+        );
+        let token = auth["auth_token"].as_str().unwrap().to_owned();
+        Session {
+            server,
+            token,
+            base: format!("/v2/accounts/{}/conferences", field("account_id")),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.server.call(
+            method,
+            &format!("{}{path}", self.base),
+            Some(&self.token),
+            body,
+        )
+    }
+
+    fn create(&self, document: Value) -> String {
+        let (status, body) = self.call("PUT", "", Some(json!({"data": document})));
+        assert_eq!(status, 201, "{body}");
+        body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Joins a GStreamer caller through the API; returns it and its participant id.
+    fn join(
+        &self,
+        conference: &str,
+        codec: Codec,
+        hz: f64,
+        moderator: bool,
+        recording: std::path::PathBuf,
+    ) -> (Caller, u64) {
+        let listen = free_port();
+        let (status, body) = self.call(
+            "PUT",
+            &format!("/{conference}/participants"),
+            // GStreamer sends from one port and receives on another: no latching.
+            Some(json!({"data": {"sdp": codec.sdp(listen), "moderator": moderator, "caller_id_name": format!("{hz} Hz"), "latching": false}})),
+        );
+        assert_eq!(status, 201, "{body}");
+        let answer = body["data"]["sdp"].as_str().unwrap();
+        let port: u16 = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        (
+            Caller::start(codec, hz, listen, to, recording),
+            body["data"]["participant_id"].as_u64().unwrap(),
+        )
+    }
+}
+
+#[test]
+fn callers_joined_through_the_api_are_heard_muted_and_kicked() {
+    let dir = tempdir("api-callers");
+    let session = Session::start(&dir, (33_100, 33_199));
+    let id = session.create(json!({"name": "E2E", "member": {"join_muted": false}, "play_entry_tone": false, "play_exit_tone": false}));
+
+    let (talker, talker_id) = session.join(&id, Codec::Pcmu, 440.0, false, dir.join("talker.wav"));
+    let (moderator, moderator_id) =
+        session.join(&id, Codec::Opus, 880.0, true, dir.join("moderator.wav"));
+    let (listener, _) = session.join(&id, Codec::Pcmu, 0.0, false, dir.join("listener.wav"));
+
+    // The tone's sender shows as talking in the conference's realtime data.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = session.call("GET", &format!("/{id}"), None);
+        let read_only = &body["data"]["_read_only"];
+        let talking = read_only["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["participant_id"] == json!(talker_id) && p["talking"] == json!(true));
+        if talking {
+            assert_eq!(read_only["members"], 2);
+            assert_eq!(read_only["admins"], 1);
+            let p = read_only["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["participant_id"] == json!(talker_id))
+                .unwrap();
+            assert!(p["current_energy"].as_i64().unwrap() > 1000, "{p}");
+            assert_eq!(p["caller_id_name"], "440 Hz");
+            assert_eq!(p["conference_uuid"], json!(id));
+            break;
+        }
+        assert!(Instant::now() < deadline, "talking never showed: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+
+    let (status, _) = session.call(
+        "PUT",
+        &format!("/{id}/participants/{talker_id}"),
+        Some(json!({"data": {"action": "mute"}})),
+    );
+    assert_eq!(status, 202);
+    let (status, _) = session.call(
+        "PUT",
+        &format!("/{id}/participants/{moderator_id}"),
+        Some(json!({"action": "kick", "data": {}})),
+    );
+    assert_eq!(status, 202);
+    let (_, participant) = session.call("GET", &format!("/{id}/participants/{talker_id}"), None);
+    assert_eq!(participant["data"]["speak"], false);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, participants) = session.call("GET", &format!("/{id}/participants"), None);
+    let ids: Vec<u64> = participants["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["participant_id"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !ids.contains(&moderator_id) && ids.contains(&talker_id),
+        "{ids:?}"
+    );
+
+    let (heard, rate) = listener.finish();
+    drop((talker, moderator));
+    let before = window(&heard, rate, 1.0, 2.5);
+    assert!(
+        amplitude_at(before, rate, 440.0) > 0.1,
+        "the listener heard the talker"
+    );
+    assert!(
+        amplitude_at(before, rate, 880.0) > 0.1,
+        "the listener heard the moderator"
+    );
+    let after = tail(&heard, rate, 1.0);
+    assert!(
+        amplitude_at(after, rate, 440.0) < 0.01,
+        "the muted talker is silent"
+    );
+    assert!(
+        amplitude_at(after, rate, 880.0) < 0.01,
+        "the kicked moderator is gone"
+    );
+    session.server.stop();
+}
+
+#[test]
+fn joins_are_refused_with_clear_errors() {
+    let dir = tempdir("api-refusals");
+    let session = Session::start(&dir, (33_200, 33_299));
+    let id = session.create(json!({"name": "Small", "max_participants": 1}));
+    let offer = |port: u16| Codec::Pcmu.sdp(port);
+
+    let g729 = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7078 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{id}/participants"),
+        Some(json!({"data": {"sdp": g729}})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no common codec"),
+        "{body}"
+    );
+
+    let (status, _) = session.call(
+        "PUT",
+        &format!("/{id}/participants"),
+        Some(json!({"data": {"sdp": offer(free_port())}})),
+    );
+    assert_eq!(status, 201);
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{id}/participants"),
+        Some(json!({"data": {"sdp": offer(free_port())}})),
+    );
+    assert_eq!(
+        (status, body["message"].clone()),
+        (409, json!("conference_full")),
+        "{body}"
+    );
+
+    let open = session.create(json!({"name": "Locked"}));
+    let (status, _) = session.call(
+        "PUT",
+        &format!("/{open}"),
+        Some(json!({"data": {"action": "lock"}})),
+    );
+    assert_eq!(status, 202);
+    let (_, conference) = session.call("GET", &format!("/{open}"), None);
+    assert_eq!(conference["data"]["_read_only"]["is_locked"], true);
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{open}/participants"),
+        Some(json!({"data": {"sdp": offer(free_port())}})),
+    );
+    assert_eq!(
+        (status, body["message"].clone()),
+        (409, json!("conference_locked"))
+    );
+
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{open}"),
+        Some(json!({"data": {"action": "dance"}})),
+    );
+    assert_eq!(
+        (status, body["message"].clone()),
+        (404, json!("faulty_request"))
+    );
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{open}/participants/77"),
+        Some(json!({"data": {"action": "mute"}})),
+    );
+    assert_eq!(
+        (status, body["message"].clone()),
+        (404, json!("bad_identifier"))
+    );
+    session.server.stop();
+}
