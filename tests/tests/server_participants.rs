@@ -101,6 +101,22 @@ fn callers_joined_through_the_api_are_heard_muted_and_kicked() {
     let session = Session::start(&dir, (33_100, 33_199));
     let id = session.create(json!({"name": "E2E", "member": {"join_muted": false}, "play_entry_tone": false, "play_exit_tone": false}));
 
+    // A websocket subscriber, as a Kazoo client would have.
+    let (mut socket, _) =
+        tungstenite::connect(format!("ws://{}/v2/websocket", session.server.address)).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+    let account = session.base.split('/').nth(3).unwrap().to_owned();
+    let subscribe = json!({"action": "subscribe", "auth_token": session.token, "request_id": "1", "data": {"account_id": account, "binding": format!("conference.event.{id}.*")}});
+    socket
+        .send(tungstenite::Message::Text(subscribe.to_string().into()))
+        .unwrap();
+    let reply: Value = serde_json::from_str(socket.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(reply["status"], "success", "{reply}");
+
     let (talker, talker_id) = session.join(&id, Codec::Pcmu, 440.0, false, dir.join("talker.wav"));
     let (moderator, moderator_id) =
         session.join(&id, Codec::Opus, 880.0, true, dir.join("moderator.wav"));

@@ -1,136 +1,21 @@
 //! The Kazoo face at the router level (no socket): every endpoint, its envelope, error shapes
 //! and status codes, account isolation and pagination.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use common::MemoryMedia;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 use tutti_api::{router, AppState};
-use tutti_conference::{
-    ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState,
-    ParticipantUpdate, RoomSpec, RoomState,
-};
+use tutti_conference::ConferenceService;
 use tutti_store::SqliteStore;
 use uuid::Uuid;
-
-/// A media plane in memory: rooms and participants without audio. Tones with `!` are refused.
-#[derive(Default)]
-struct MemoryMedia {
-    rooms: Mutex<HashMap<Uuid, (RoomSpec, RoomState)>>,
-}
-
-impl MediaPlane for MemoryMedia {
-    fn check_tone(&self, tone: &str) -> Result<(), String> {
-        if tone.contains('!') {
-            Err(format!("cannot play {tone}"))
-        } else {
-            Ok(())
-        }
-    }
-    fn ensure_room(&self, room: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
-        self.rooms
-            .lock()
-            .unwrap()
-            .entry(room)
-            .or_insert_with(|| (spec.clone(), RoomState::default()));
-        Ok(())
-    }
-    fn end_room(&self, room: Uuid) {
-        self.rooms.lock().unwrap().remove(&room);
-    }
-    fn join(&self, room: Uuid, spec: &JoinSpec) -> Result<JoinedMedia, MediaError> {
-        if !spec.offer.starts_with("v=0") {
-            return Err(MediaError::Offer("the offer is not valid SDP".into()));
-        }
-        let mut rooms = self.rooms.lock().unwrap();
-        let (room_spec, state) = rooms
-            .get_mut(&room)
-            .ok_or_else(|| MediaError::Unavailable("no room".into()))?;
-        if state.locked {
-            return Err(MediaError::Locked);
-        }
-        if room_spec.max_participants != 0 && state.participants.len() >= room_spec.max_participants
-        {
-            return Err(MediaError::Full(room_spec.max_participants));
-        }
-        let participant_id = state
-            .participants
-            .iter()
-            .map(|p| p.participant_id)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        state.participants.push(ParticipantState {
-            participant_id,
-            talking: false,
-            mute_detect: false,
-            current_energy: 0.0,
-            energy_level: spec.energy_level,
-            speak: !spec.muted,
-            hear: !spec.deaf,
-            moderator: spec.moderator,
-        });
-        Ok(JoinedMedia {
-            participant_id,
-            answer: format!("v=0\r\nm=audio {} RTP/AVP 0\r\n", 20_000 + participant_id),
-        })
-    }
-    fn kick(&self, room: Uuid, participant: u32) -> Result<(), MediaError> {
-        let mut rooms = self.rooms.lock().unwrap();
-        let (_, state) = rooms
-            .get_mut(&room)
-            .ok_or(MediaError::NoParticipant(participant))?;
-        state
-            .participants
-            .retain(|p| p.participant_id != participant);
-        Ok(())
-    }
-    fn update(
-        &self,
-        room: Uuid,
-        participant: Option<u32>,
-        update: ParticipantUpdate,
-        skip_moderators: bool,
-    ) -> Result<(), MediaError> {
-        let mut rooms = self.rooms.lock().unwrap();
-        let Some((_, state)) = rooms.get_mut(&room) else {
-            return Ok(());
-        };
-        for p in state.participants.iter_mut() {
-            if participant.is_some_and(|id| id != p.participant_id)
-                || (skip_moderators && p.moderator)
-            {
-                continue;
-            }
-            match update {
-                ParticipantUpdate::Speak(v) => p.speak = v,
-                ParticipantUpdate::Hear(v) => p.hear = v,
-            }
-        }
-        Ok(())
-    }
-    fn set_locked(&self, room: Uuid, locked: bool) -> Result<(), MediaError> {
-        if let Some((_, state)) = self.rooms.lock().unwrap().get_mut(&room) {
-            state.locked = locked;
-        }
-        Ok(())
-    }
-    fn play(&self, _: Uuid, _: Option<u32>, media: &str) -> Result<(), MediaError> {
-        self.check_tone(media).map_err(MediaError::Media)
-    }
-    fn room_state(&self, room: Uuid) -> Option<RoomState> {
-        self.rooms
-            .lock()
-            .unwrap()
-            .get(&room)
-            .map(|(_, state)| state.clone())
-    }
-}
 
 struct Api {
     state: AppState,

@@ -7,11 +7,13 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod events;
 mod live;
 mod media;
 pub mod schema;
 mod service;
 
+pub use events::{ConferenceEvent, MediaEvent, MediaEventKind};
 pub use live::{
     JoinRequest, Participant, ParticipantAction, Realtime, DEFAULT_ENTRY_TONE, DEFAULT_EXIT_TONE,
 };

@@ -139,8 +139,8 @@ impl ConferenceService {
         request: &JoinRequest,
     ) -> Result<(Participant, String), ServiceError> {
         let conference = self.conference(account, conference_id)?;
+        self.ensure_running(&conference)?;
         let media = self.media();
-        media.ensure_room(conference.id, &room_spec(&conference))?;
         let role = if request.moderator {
             "moderator"
         } else {
@@ -167,6 +167,12 @@ impl ConferenceService {
             caller_id_number: request.caller_id_number.clone(),
         };
         self.remember(conference.id, joined.participant_id, info.clone());
+        self.publish(
+            account,
+            conference.id,
+            "add-member",
+            Some((joined.participant_id, info.call_id)),
+        );
         let state = ParticipantState {
             participant_id: joined.participant_id,
             talking: false,
@@ -178,6 +184,46 @@ impl ConferenceService {
             moderator: spec.moderator,
         };
         Ok((participant(state, &info), joined.answer))
+    }
+
+    /// Starts the conference's room if needed; announces `conference-create` the first time.
+    fn ensure_running(&self, conference: &Conference) -> Result<(), ServiceError> {
+        self.media()
+            .ensure_room(conference.id, &room_spec(conference))?;
+        if self.mark_running(conference.id, conference.account_id) {
+            self.publish(
+                conference.account_id,
+                conference.id,
+                "conference-create",
+                None,
+            );
+        }
+        Ok(())
+    }
+
+    /// Turns a media-plane report into the event subscribers see.
+    pub fn on_media_event(&self, event: &crate::events::MediaEvent) {
+        let Some(account) = self.running_account(event.conference) else {
+            return;
+        };
+        let participant = event.participant_id;
+        let Some(call_id) = self.call_id(event.conference, participant) else {
+            return; // kicked (already announced) or never joined through this service
+        };
+        let name = match event.kind {
+            crate::events::MediaEventKind::StartTalking => "start-talking",
+            crate::events::MediaEventKind::StopTalking => "stop-talking",
+            crate::events::MediaEventKind::Left => {
+                self.forget(event.conference, participant);
+                "del-member"
+            }
+        };
+        self.publish(
+            account,
+            event.conference,
+            name,
+            Some((participant, call_id)),
+        );
     }
 
     /// A conference's realtime state (empty when it is not running).
@@ -231,7 +277,7 @@ impl ConferenceService {
         participant_id: u32,
         action: &ParticipantAction,
     ) -> Result<(), ServiceError> {
-        self.participant(conference, participant_id)?;
+        let target = self.participant(conference, participant_id)?;
         let media = self.media();
         match action {
             ParticipantAction::Kick => {
@@ -248,6 +294,7 @@ impl ConferenceService {
                 false,
             )?,
         }
+        self.announce(conference, action, &[target]);
         Ok(())
     }
 
@@ -259,9 +306,17 @@ impl ConferenceService {
         action: &ParticipantAction,
     ) -> Result<(), ServiceError> {
         let media = self.media();
+        let everyone = self.realtime(conference).participants;
+        let affected: Vec<Participant> = match action {
+            ParticipantAction::Kick | ParticipantAction::Play(_) => everyone,
+            _ => everyone
+                .into_iter()
+                .filter(|p| !p.state.moderator)
+                .collect(),
+        };
         match action {
             ParticipantAction::Kick => {
-                for p in self.realtime(conference).participants {
+                for p in &affected {
                     media.kick(conference.id, p.state.participant_id)?;
                     self.forget(conference.id, p.state.participant_id);
                 }
@@ -269,21 +324,52 @@ impl ConferenceService {
             ParticipantAction::Play(what) => media.play(conference.id, None, what)?,
             other => media.update(conference.id, None, update_for(other), true)?,
         }
+        self.announce(conference, action, &affected);
         Ok(())
+    }
+
+    /// Publishes the events of an action on `participants`.
+    fn announce(
+        &self,
+        conference: &Conference,
+        action: &ParticipantAction,
+        participants: &[Participant],
+    ) {
+        let name = match action {
+            ParticipantAction::Mute => "mute-member",
+            ParticipantAction::Unmute => "unmute-member",
+            ParticipantAction::Deaf => "deaf-member",
+            ParticipantAction::Undeaf => "undeaf-member",
+            ParticipantAction::Kick => "del-member",
+            ParticipantAction::Play(_) => return,
+        };
+        for p in participants {
+            self.publish(
+                conference.account_id,
+                conference.id,
+                name,
+                Some((p.state.participant_id, p.call_id)),
+            );
+        }
     }
 
     /// Locks or unlocks a conference's room (starting it if needed).
     pub fn set_locked(&self, conference: &Conference, locked: bool) -> Result<(), ServiceError> {
-        let media = self.media();
-        media.ensure_room(conference.id, &room_spec(conference))?;
-        Ok(media.set_locked(conference.id, locked)?)
+        self.ensure_running(conference)?;
+        self.media().set_locked(conference.id, locked)?;
+        self.publish(
+            conference.account_id,
+            conference.id,
+            if locked { "lock" } else { "unlock" },
+            None,
+        );
+        Ok(())
     }
 
     /// Plays a tone string or media file to a running conference.
     pub fn play(&self, conference: &Conference, what: &str) -> Result<(), ServiceError> {
-        let media = self.media();
-        media.ensure_room(conference.id, &room_spec(conference))?;
-        Ok(media.play(conference.id, None, what)?)
+        self.ensure_running(conference)?;
+        Ok(self.media().play(conference.id, None, what)?)
     }
 }
 

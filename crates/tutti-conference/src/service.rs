@@ -114,6 +114,9 @@ pub struct ConferenceService {
     token_lifetime: Duration,
     /// What the control plane knows of each running conference's participants.
     participants: std::sync::Mutex<std::collections::HashMap<Uuid, crate::live::Known>>,
+    /// Running conferences and their accounts.
+    running: std::sync::Mutex<std::collections::HashMap<Uuid, Uuid>>,
+    events: tokio::sync::broadcast::Sender<crate::events::ConferenceEvent>,
 }
 
 impl std::fmt::Debug for ConferenceService {
@@ -154,7 +157,52 @@ impl ConferenceService {
             media,
             token_lifetime,
             participants: std::sync::Mutex::default(),
+            running: std::sync::Mutex::default(),
+            events: tokio::sync::broadcast::channel(crate::events::EVENT_BACKLOG).0,
         }
+    }
+
+    /// A new subscription to every conference event (filter by account before showing any).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::events::ConferenceEvent> {
+        self.events.subscribe()
+    }
+
+    /// Publishes an event; nobody listening is fine.
+    pub(crate) fn publish(
+        &self,
+        account: Uuid,
+        conference: Uuid,
+        name: &'static str,
+        participant: Option<(u32, Uuid)>,
+    ) {
+        let _ = self.events.send(crate::events::ConferenceEvent {
+            account,
+            conference,
+            name,
+            call_id: participant.map(|p| p.1),
+            participant_id: participant.map(|p| p.0),
+        });
+    }
+
+    /// Records that a conference's room runs; true the first time.
+    pub(crate) fn mark_running(&self, conference: Uuid, account: Uuid) -> bool {
+        self.running
+            .lock()
+            .map(|mut r| r.insert(conference, account).is_none())
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn running_account(&self, conference: Uuid) -> Option<Uuid> {
+        self.running
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&conference).copied())
+    }
+
+    pub(crate) fn call_id(&self, conference: Uuid, participant: u32) -> Option<Uuid> {
+        self.participants_known(conference)
+            .get(&participant)
+            .map(|info| info.call_id)
     }
 
     pub(crate) fn media(&self) -> &dyn MediaPlane {
@@ -347,8 +395,24 @@ impl ConferenceService {
             return Err(ServiceError::NotFound(id.to_owned()));
         }
         self.media.end_room(current.id);
+        for (participant, info) in self.participants_known(current.id) {
+            self.publish(
+                account,
+                current.id,
+                "del-member",
+                Some((participant, info.call_id)),
+            );
+        }
         if let Ok(mut known) = self.participants.lock() {
             known.remove(&current.id);
+        }
+        if self
+            .running
+            .lock()
+            .map(|mut r| r.remove(&current.id).is_some())
+            .unwrap_or(false)
+        {
+            self.publish(account, current.id, "conference-destroy", None);
         }
         Ok(current)
     }

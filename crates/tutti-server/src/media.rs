@@ -2,12 +2,16 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use tutti_conference::{
-    JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
-    RoomState,
+    ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaEvent, MediaEventKind, MediaPlane,
+    ParticipantState, ParticipantUpdate, RoomSpec, RoomState,
 };
 use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
-use tutti_engine::{Engine, EngineError, JoinRequest, ParticipantChange, RoomId, RoomSettings};
+use tutti_engine::{
+    Engine, EngineError, EngineEvent, JoinRequest, ParticipantChange, RoomId, RoomSettings,
+};
 use uuid::Uuid;
 
 /// The engine behind the conference service.
@@ -163,4 +167,44 @@ impl MediaPlane for EngineMedia {
                 .collect(),
         })
     }
+}
+
+/// Feeds the engine's events to the conference service on a thread of their own, until the
+/// engine stops.
+pub fn pump_events(
+    events: crossbeam_channel::Receiver<EngineEvent>,
+    service: Arc<ConferenceService>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("tutti-events".into())
+        .spawn(move || {
+            for event in events.iter() {
+                let (room, participant, kind) = match event {
+                    EngineEvent::StartTalking { room, participant } => {
+                        (room, participant, MediaEventKind::StartTalking)
+                    }
+                    EngineEvent::StopTalking { room, participant } => {
+                        (room, participant, MediaEventKind::StopTalking)
+                    }
+                    EngineEvent::Left {
+                        room, participant, ..
+                    } => (room, participant, MediaEventKind::Left),
+                    EngineEvent::TickOverrun { thread, late_by } => {
+                        tracing::warn!(
+                            thread,
+                            late_ms = late_by.as_millis() as u64,
+                            "mixer tick overran"
+                        );
+                        continue;
+                    }
+                    _ => continue,
+                };
+                service.on_media_event(&MediaEvent {
+                    conference: Uuid::from_u128(room.0),
+                    participant_id: participant,
+                    kind,
+                });
+            }
+        })?;
+    Ok(())
 }

@@ -60,6 +60,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         ..EngineConfig::default()
     })
     .context("starting the media engine")?;
+    let engine_events = engine.events().clone();
     let media_plane = Arc::new(EngineMedia {
         engine: Some(engine),
     });
@@ -68,6 +69,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         media_plane.clone(),
         Duration::from_secs(config.auth.token_lifetime_seconds),
     ));
+    crate::media::pump_events(engine_events, service.clone()).context("starting the event pump")?;
     let state = AppState {
         service,
         node: config.http.node.clone(),

@@ -6,6 +6,7 @@ mod conferences;
 mod envelope;
 mod participants;
 mod time;
+mod websocket;
 
 use axum::routing::{get, put};
 use axum::Router;
@@ -15,6 +16,7 @@ use crate::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/api_auth", put(auth::api_auth))
+        .route("/v2/websocket", get(websocket::upgrade))
         .route(
             "/v2/accounts/{account_id}/conferences",
             get(conferences::list).put(conferences::create),
