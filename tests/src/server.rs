@@ -88,3 +88,26 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Creates an account with `tutti accounts create` on `database`; its id and API key.
+pub fn create_account(database: &std::path::Path, name: &str) -> (String, String) {
+    let output = Command::new(workspace_binary("tutti"))
+        .args(["accounts", "create", name, "--database"])
+        .arg(database)
+        .output()
+        .expect("tutti runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {printed:?}"))
+            .to_owned()
+    };
+    (field("account_id"), field("api_key"))
+}

@@ -2,13 +2,12 @@
 //! `_read_only`, and mute and kick through the API are heard in another caller's audio.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tutti_e2e::amplitude_at;
 use tutti_e2e::gst::{free_port, tail, tempdir, window, Caller, Codec};
-use tutti_e2e::server::Server;
-use tutti_e2e::{amplitude_at, workspace_binary};
+use tutti_e2e::server::{create_account, Server};
 
 struct Session {
     server: Server,
@@ -19,31 +18,19 @@ struct Session {
 impl Session {
     fn start(dir: &std::path::Path, media_ports: (u16, u16)) -> Self {
         let database = dir.join("tutti.db");
-        let output = Command::new(workspace_binary("tutti"))
-            .args(["accounts", "create", "e2e", "--database"])
-            .arg(&database)
-            .output()
-            .unwrap();
-        let printed = String::from_utf8(output.stdout).unwrap();
-        let field = |name: &str| {
-            printed
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-                .unwrap()
-                .to_owned()
-        };
+        let (account, key) = create_account(&database, "e2e");
         let server = Server::start(&database, media_ports);
         let (_, auth) = server.call(
             "PUT",
             "/v2/api_auth",
             None,
-            Some(json!({"data": {"api_key": field("api_key")}})),
+            Some(json!({"data": {"api_key": key}})),
         );
         let token = auth["auth_token"].as_str().unwrap().to_owned();
         Session {
             server,
             token,
-            base: format!("/v2/accounts/{}/conferences", field("account_id")),
+            base: format!("/v2/accounts/{}/conferences", account),
         }
     }
 

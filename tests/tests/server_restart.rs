@@ -1,11 +1,8 @@
 //! The real `tutti` binary: accounts from the command line, the Kazoo face over HTTP, and
 //! everything still there after a restart.
 
-use std::process::Command;
-
 use serde_json::json;
-use tutti_e2e::server::Server;
-use tutti_e2e::workspace_binary;
+use tutti_e2e::server::{create_account, Server};
 
 #[test]
 fn accounts_keys_tokens_and_conferences_survive_a_restart() {
@@ -13,25 +10,7 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
     let database = dir.join("data/tutti.db");
 
-    let output = Command::new(workspace_binary("tutti"))
-        .args(["accounts", "create", "acme", "--database"])
-        .arg(&database)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed = String::from_utf8(output.stdout).unwrap();
-    let field = |name: &str| {
-        printed
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .unwrap()
-            .to_owned()
-    };
-    let (account, key) = (field("account_id"), field("api_key"));
+    let (account, key) = create_account(&database, "acme");
     assert_eq!(account.len(), 32);
 
     let server = Server::start(&database, (33_000, 33_099));

@@ -60,6 +60,20 @@ pub(crate) async fn answer(
     }
 }
 
+/// A conference document as the answer, with its revision and the caller's token.
+fn document_answer(
+    state: &AppState,
+    conference: &Conference,
+    token: String,
+    status: StatusCode,
+) -> (StatusCode, Value, Extra) {
+    let extra = Extra {
+        revision: revision(conference),
+        ..token_extra(token)
+    };
+    (status, render(state, conference), extra)
+}
+
 pub(crate) fn token_extra(token: String) -> Extra {
     Extra {
         auth_token: Some(token),
@@ -123,11 +137,12 @@ pub(crate) async fn create(
         let conference = state
             .service
             .create_conference(account, &data_object(&envelope)?)?;
-        let extra = Extra {
-            revision: revision(&conference),
-            ..token_extra(token)
-        };
-        Ok((StatusCode::CREATED, render(state, &conference), extra))
+        Ok(document_answer(
+            state,
+            &conference,
+            token,
+            StatusCode::CREATED,
+        ))
     })
     .await
 }
@@ -141,11 +156,7 @@ pub(crate) async fn fetch(
     answer(state, headers, move |state, headers| {
         let (account, token) = authorize(state, headers, None, &account_id)?;
         let conference = state.service.conference(account, &id)?;
-        let extra = Extra {
-            revision: revision(&conference),
-            ..token_extra(token)
-        };
-        Ok((StatusCode::OK, render(state, &conference), extra))
+        Ok(document_answer(state, &conference, token, StatusCode::OK))
     })
     .await
 }
@@ -164,11 +175,7 @@ pub(crate) async fn replace(
             state
                 .service
                 .replace_conference(account, &id, &data_object(&envelope)?)?;
-        let extra = Extra {
-            revision: revision(&conference),
-            ..token_extra(token)
-        };
-        Ok((StatusCode::OK, render(state, &conference), extra))
+        Ok(document_answer(state, &conference, token, StatusCode::OK))
     })
     .await
 }
@@ -186,11 +193,7 @@ pub(crate) async fn patch(
         let conference = state
             .service
             .patch_conference(account, &id, &data_object(&envelope)?)?;
-        let extra = Extra {
-            revision: revision(&conference),
-            ..token_extra(token)
-        };
-        Ok((StatusCode::OK, render(state, &conference), extra))
+        Ok(document_answer(state, &conference, token, StatusCode::OK))
     })
     .await
 }
