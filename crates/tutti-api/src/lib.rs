@@ -8,6 +8,9 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod kazoo;
+mod metrics;
+
+pub use metrics::ApiMetrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,13 +30,31 @@ pub struct AppState {
     pub service: Arc<ConferenceService>,
     /// This node's name (Kazoo's `node`).
     pub node: String,
+    /// Request counters for `/metrics`.
+    pub metrics: Arc<ApiMetrics>,
+}
+
+impl AppState {
+    /// State for a node named `node` over `service`.
+    pub fn new(service: Arc<ConferenceService>, node: impl Into<String>) -> Self {
+        Self {
+            service,
+            node: node.into(),
+            metrics: Arc::default(),
+        }
+    }
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::render))
         .merge(kazoo::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -35,10 +35,7 @@ impl Api {
             Duration::from_secs(3600),
         ));
         Api {
-            state: AppState {
-                service,
-                node: "tutti@test".into(),
-            },
+            state: AppState::new(service, "tutti@test"),
         }
     }
 
@@ -619,4 +616,28 @@ async fn participants_join_and_are_acted_on() {
         })
         .participants
         .is_empty());
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    api.call(Method::GET, &conferences(&a), Some(&a.token), None)
+        .await;
+    api.call(Method::GET, &conferences(&a), None, None).await;
+    let (status, text) = api.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    for line in [
+        "tutti_rooms 0",
+        "tutti_participants 0",
+        "tutti_tick_overruns_total 0",
+        "# TYPE tutti_tick_duration_seconds histogram",
+        "tutti_rtp_packets{direction=\"in\"} 0",
+        "tutti_api_requests_total{route=\"/v2/accounts/{account_id}/conferences\",method=\"GET\",status=\"200\"} 1",
+        "tutti_api_requests_total{route=\"/v2/accounts/{account_id}/conferences\",method=\"GET\",status=\"401\"} 1",
+        "tutti_api_requests_total{route=\"/v2/api_auth\",method=\"PUT\",status=\"201\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
 }

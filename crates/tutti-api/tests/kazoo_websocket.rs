@@ -41,10 +41,7 @@ async fn subscribers_get_their_accounts_events_and_nothing_else() {
         Arc::new(common::MemoryMedia::default()),
         Duration::from_secs(3600),
     ));
-    let state = AppState {
-        service: service.clone(),
-        node: "tutti@test".into(),
-    };
+    let state = AppState::new(service.clone(), "tutti@test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(tutti_api::serve(listener, state, std::future::pending()));

@@ -18,8 +18,8 @@ pub use live::{
     JoinRequest, Participant, ParticipantAction, Realtime, DEFAULT_ENTRY_TONE, DEFAULT_EXIT_TONE,
 };
 pub use media::{
-    JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
-    RoomState,
+    JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, ParticipantState,
+    ParticipantUpdate, RoomSpec, RoomState,
 };
 
 pub use schema::{validate_conference, ValidationErrors};

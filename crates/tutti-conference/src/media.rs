@@ -104,6 +104,31 @@ pub struct RoomState {
     pub participants: Vec<ParticipantState>,
 }
 
+/// Counters of the media plane for monitoring.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MediaMetrics {
+    /// Running rooms.
+    pub rooms: u64,
+    /// Participants in them.
+    pub participants: u64,
+    /// Upper bounds (seconds) of the tick-duration buckets.
+    pub tick_bucket_bounds: Vec<f64>,
+    /// Cumulative counts per bucket (the last is +Inf).
+    pub tick_buckets: Vec<u64>,
+    /// Sum of tick durations, seconds.
+    pub tick_seconds_sum: f64,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Ticks that started more than a tick late.
+    pub tick_overruns: u64,
+    /// RTP packets received from participants now in rooms.
+    pub rtp_packets_in: u64,
+    /// RTP packets sent to them.
+    pub rtp_packets_out: u64,
+    /// Their packets lost on the way in.
+    pub rtp_packets_lost: u64,
+}
+
 /// The media plane as the conference service sees it. Rooms are named by their conference's
 /// id and created on first use.
 pub trait MediaPlane: Send + Sync {
@@ -131,4 +156,8 @@ pub trait MediaPlane: Send + Sync {
     fn play(&self, room: Uuid, participant: Option<u32>, media: &str) -> Result<(), MediaError>;
     /// The room's realtime state, `None` when it is not running.
     fn room_state(&self, room: Uuid) -> Option<RoomState>;
+    /// Counters for monitoring.
+    fn metrics(&self) -> MediaMetrics {
+        MediaMetrics::default()
+    }
 }

@@ -205,6 +205,11 @@ impl ConferenceService {
             .map(|info| info.call_id)
     }
 
+    /// The media plane's counters, for monitoring.
+    pub fn media_metrics(&self) -> crate::media::MediaMetrics {
+        self.media.metrics()
+    }
+
     pub(crate) fn media(&self) -> &dyn MediaPlane {
         self.media.as_ref()
     }

@@ -65,6 +65,12 @@ pub struct EngineMetrics {
     pub overruns: u64,
     /// Events dropped because nobody read them fast enough.
     pub dropped_events: u64,
+    /// RTP packets received from the participants now in rooms.
+    pub packets_in: u64,
+    /// RTP packets sent to them.
+    pub packets_out: u64,
+    /// Their packets lost on the way in (jitter-buffer losses).
+    pub packets_lost: u64,
 }
 
 struct ThreadHandle {
@@ -484,6 +490,19 @@ impl Engine {
             metrics.lateness.push(m.lateness.snapshot());
             metrics.overruns += m.overruns.load(Ordering::Relaxed);
             metrics.dropped_events += m.dropped_events.load(Ordering::Relaxed);
+        }
+        if let Ok(rooms) = self.rooms.lock() {
+            for handle in rooms.values() {
+                // The mixer only ever try-locks snapshots, so reading here never stalls a tick.
+                let Ok(snapshot) = handle.snapshot.lock() else {
+                    continue;
+                };
+                for p in &snapshot.participants {
+                    metrics.packets_in += p.counters.packets_in;
+                    metrics.packets_out += p.counters.packets_out;
+                    metrics.packets_lost += p.jitter.lost;
+                }
+            }
         }
         metrics
     }

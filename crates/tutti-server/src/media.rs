@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tutti_conference::{
-    ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaEvent, MediaEventKind, MediaPlane,
-    ParticipantState, ParticipantUpdate, RoomSpec, RoomState,
+    ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaEvent, MediaEventKind, MediaMetrics,
+    MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec, RoomState,
 };
 use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
 use tutti_engine::{
@@ -145,6 +145,41 @@ impl MediaPlane for EngineMedia {
             engine.play_wav(room(id), participant, Path::new(path))
         }
         .map_err(media_error)
+    }
+
+    fn metrics(&self) -> MediaMetrics {
+        let Some(engine) = &self.engine else {
+            return MediaMetrics::default();
+        };
+        let m = engine.metrics();
+        let bounds = tutti_engine::histogram::BUCKET_BOUNDS_US;
+        let mut buckets = vec![0u64; bounds.len() + 1];
+        let (mut sum_us, mut ticks) = (0u64, 0u64);
+        for histogram in &m.tick_duration {
+            for (total, count) in buckets.iter_mut().zip(&histogram.buckets) {
+                *total += count;
+            }
+            sum_us += histogram.sum_us;
+            ticks += histogram.count;
+        }
+        // Prometheus buckets are cumulative.
+        let mut running = 0;
+        for bucket in &mut buckets {
+            running += *bucket;
+            *bucket = running;
+        }
+        MediaMetrics {
+            rooms: m.rooms.iter().sum::<usize>() as u64,
+            participants: m.participants.iter().sum::<usize>() as u64,
+            tick_bucket_bounds: bounds.iter().map(|&us| us as f64 / 1e6).collect(),
+            tick_buckets: buckets,
+            tick_seconds_sum: sum_us as f64 / 1e6,
+            ticks,
+            tick_overruns: m.overruns,
+            rtp_packets_in: m.packets_in,
+            rtp_packets_out: m.packets_out,
+            rtp_packets_lost: m.packets_lost,
+        }
     }
 
     fn room_state(&self, id: Uuid) -> Option<RoomState> {

@@ -70,10 +70,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(config.auth.token_lifetime_seconds),
     ));
     crate::media::pump_events(engine_events, service.clone()).context("starting the event pump")?;
-    let state = AppState {
-        service,
-        node: config.http.node.clone(),
-    };
+    let state = AppState::new(service, config.http.node.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
