@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi))
         .merge(kazoo::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -57,6 +58,16 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The OpenAPI document of the Kazoo face.
+pub const OPENAPI: &str = include_str!("../openapi/kazoo.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// Serves the API on `listener` until `shutdown` completes; requests in flight finish.

@@ -641,3 +641,88 @@ async fn metrics_count_requests_by_route_and_status() {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let api = Api::new();
+    let (status, document) = api.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.0.3");
+    let routes = [
+        ("put", "/v2/api_auth"),
+        ("get", "/v2/accounts/{account_id}/conferences"),
+        ("put", "/v2/accounts/{account_id}/conferences"),
+        (
+            "get",
+            "/v2/accounts/{account_id}/conferences/{conference_id}",
+        ),
+        (
+            "post",
+            "/v2/accounts/{account_id}/conferences/{conference_id}",
+        ),
+        (
+            "patch",
+            "/v2/accounts/{account_id}/conferences/{conference_id}",
+        ),
+        (
+            "delete",
+            "/v2/accounts/{account_id}/conferences/{conference_id}",
+        ),
+        (
+            "put",
+            "/v2/accounts/{account_id}/conferences/{conference_id}",
+        ),
+        (
+            "get",
+            "/v2/accounts/{account_id}/conferences/{conference_id}/participants",
+        ),
+        (
+            "put",
+            "/v2/accounts/{account_id}/conferences/{conference_id}/participants",
+        ),
+        (
+            "get",
+            "/v2/accounts/{account_id}/conferences/{conference_id}/participants/{participant_id}",
+        ),
+        (
+            "put",
+            "/v2/accounts/{account_id}/conferences/{conference_id}/participants/{participant_id}",
+        ),
+        ("get", "/v2/websocket"),
+        ("get", "/healthz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+    ];
+    for (method, path) in routes {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    let documented: usize = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| {
+            p.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        documented,
+        routes.len(),
+        "the document lists a route the API does not serve"
+    );
+    // Every schema reference resolves.
+    let text = document.to_string();
+    for reference in text.split("#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(
+            document["components"]["schemas"][name].is_object(),
+            "dangling reference {name}"
+        );
+    }
+}
