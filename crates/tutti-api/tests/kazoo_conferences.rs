@@ -726,3 +726,64 @@ async fn the_openapi_document_describes_every_route() {
         );
     }
 }
+
+#[tokio::test]
+async fn members_wait_for_a_moderator_when_the_document_says_so() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let t = Some(a.token.as_str());
+    let document = json!({"data": {"name": "Webinar", "wait_for_moderator": true, "member": {"join_muted": false}}});
+    let (_, body) = api
+        .call(Method::PUT, &conferences(&a), t, Some(document))
+        .await;
+    let people = format!(
+        "{}/{}/participants",
+        conferences(&a),
+        body["data"]["id"].as_str().unwrap()
+    );
+    let join = |moderator: bool| json!({"data": {"sdp": "v=0\r\n", "moderator": moderator}});
+    let state = |list: &Value, id: &Value| {
+        let p = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| &p["participant_id"] == id)
+            .unwrap()
+            .clone();
+        (p["speak"].as_bool().unwrap(), p["hear"].as_bool().unwrap())
+    };
+
+    let (_, member) = api.call(Method::PUT, &people, t, Some(join(false))).await;
+    let member_id = member["data"]["participant_id"].clone();
+    assert_eq!(
+        (
+            member["data"]["speak"].clone(),
+            member["data"]["hear"].clone()
+        ),
+        (json!(false), json!(false)),
+        "held until a moderator comes"
+    );
+
+    let (_, moderator) = api.call(Method::PUT, &people, t, Some(join(true))).await;
+    let (_, list) = api.call(Method::GET, &people, t, None).await;
+    assert_eq!(
+        state(&list, &member_id),
+        (true, true),
+        "released by the moderator"
+    );
+
+    let moderator_id = moderator["data"]["participant_id"].as_u64().unwrap();
+    api.call(
+        Method::PUT,
+        &format!("{people}/{moderator_id}"),
+        t,
+        Some(json!({"data": {"action": "kick"}})),
+    )
+    .await;
+    let (_, list) = api.call(Method::GET, &people, t, None).await;
+    assert_eq!(
+        state(&list, &member_id),
+        (false, false),
+        "held again when the last moderator leaves"
+    );
+}

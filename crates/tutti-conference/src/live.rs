@@ -37,6 +37,10 @@ pub(crate) struct ParticipantInfo {
     pub(crate) joined: i64,
     pub(crate) caller_id_name: Option<String>,
     pub(crate) caller_id_number: Option<String>,
+    pub(crate) moderator: bool,
+    /// What the participant's role gives it once no moderator rule holds it back.
+    pub(crate) speak: bool,
+    pub(crate) hear: bool,
 }
 
 /// A participant as every face sees it.
@@ -94,6 +98,12 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+fn waits_for_moderator(document: &Value) -> bool {
+    ["require_moderator", "wait_for_moderator"]
+        .iter()
+        .any(|key| document.get(*key).and_then(Value::as_bool).unwrap_or(false))
+}
+
 fn tone_setting(document: &Value, key: &str, default: &str) -> Option<String> {
     match document.get(key) {
         None | Some(Value::Bool(true)) => Some(default.to_owned()),
@@ -147,10 +157,17 @@ impl ConferenceService {
             "member"
         };
         let document = &conference.document;
+        let speak = !role_flag(document, role, "join_muted", !request.moderator);
+        let hear = !role_flag(document, role, "join_deaf", false);
+        // require_moderator / wait_for_moderator: members neither speak nor hear until a
+        // moderator is there.
+        let held = !request.moderator
+            && waits_for_moderator(document)
+            && !self.moderator_present(conference.id);
         let spec = JoinSpec {
             offer: request.offer.clone(),
-            muted: role_flag(document, role, "join_muted", !request.moderator),
-            deaf: role_flag(document, role, "join_deaf", false),
+            muted: !speak || held,
+            deaf: !hear || held,
             moderator: request.moderator,
             energy_level: document
                 .get("profile")
@@ -159,12 +176,18 @@ impl ConferenceService {
                 .unwrap_or(20.0) as f32,
             latching: request.latching,
         };
+        let releases = request.moderator
+            && waits_for_moderator(document)
+            && !self.moderator_present(conference.id);
         let joined = media.join(conference.id, &spec)?;
         let info = ParticipantInfo {
             call_id: Uuid::new_v4(),
             joined: now(),
             caller_id_name: request.caller_id_name.clone(),
             caller_id_number: request.caller_id_number.clone(),
+            moderator: request.moderator,
+            speak,
+            hear,
         };
         self.remember(conference.id, joined.participant_id, info.clone());
         self.publish(
@@ -173,6 +196,9 @@ impl ConferenceService {
             "add-member",
             Some((joined.participant_id, info.call_id)),
         );
+        if releases {
+            self.hold_members(conference.id, false);
+        }
         let state = ParticipantState {
             participant_id: joined.participant_id,
             talking: false,
@@ -186,11 +212,51 @@ impl ConferenceService {
         Ok((participant(state, &info), joined.answer))
     }
 
+    fn moderator_present(&self, conference: Uuid) -> bool {
+        self.participants_known(conference)
+            .values()
+            .any(|p| p.moderator)
+    }
+
+    /// Holds every member silent and deaf (`hold`), or gives them back their role's settings.
+    fn hold_members(&self, conference: Uuid, hold: bool) {
+        let media = self.media();
+        for (id, info) in self.participants_known(conference) {
+            if info.moderator {
+                continue;
+            }
+            let _ = media.update(
+                conference,
+                Some(id),
+                ParticipantUpdate::Speak(info.speak && !hold),
+                false,
+            );
+            let _ = media.update(
+                conference,
+                Some(id),
+                ParticipantUpdate::Hear(info.hear && !hold),
+                false,
+            );
+        }
+    }
+
+    /// After a participant left: when the last moderator is gone from a room that waits for
+    /// moderators, the members are held again.
+    fn after_departure(&self, conference: Uuid, was_moderator: bool) {
+        if was_moderator && self.waits(conference) && !self.moderator_present(conference) {
+            self.hold_members(conference, true);
+        }
+    }
+
     /// Starts the conference's room if needed; announces `conference-create` the first time.
     fn ensure_running(&self, conference: &Conference) -> Result<(), ServiceError> {
         self.media()
             .ensure_room(conference.id, &room_spec(conference))?;
-        if self.mark_running(conference.id, conference.account_id) {
+        if self.mark_running(
+            conference.id,
+            conference.account_id,
+            waits_for_moderator(&conference.document),
+        ) {
             self.publish(
                 conference.account_id,
                 conference.id,
@@ -214,7 +280,12 @@ impl ConferenceService {
             crate::events::MediaEventKind::StartTalking => "start-talking",
             crate::events::MediaEventKind::StopTalking => "stop-talking",
             crate::events::MediaEventKind::Left => {
+                let was_moderator = self
+                    .participants_known(event.conference)
+                    .get(&participant)
+                    .is_some_and(|p| p.moderator);
                 self.forget(event.conference, participant);
+                self.after_departure(event.conference, was_moderator);
                 "del-member"
             }
         };
@@ -244,6 +315,9 @@ impl ConferenceService {
                         joined: now(),
                         caller_id_name: None,
                         caller_id_number: None,
+                        moderator: p.moderator,
+                        speak: p.speak,
+                        hear: p.hear,
                     });
                 participant(p, &info)
             })
@@ -283,6 +357,7 @@ impl ConferenceService {
             ParticipantAction::Kick => {
                 media.kick(conference.id, participant_id)?;
                 self.forget(conference.id, participant_id);
+                self.after_departure(conference.id, target.state.moderator);
             }
             ParticipantAction::Play(what) => {
                 media.play(conference.id, Some(participant_id), what)?

@@ -114,8 +114,8 @@ pub struct ConferenceService {
     token_lifetime: Duration,
     /// What the control plane knows of each running conference's participants.
     participants: std::sync::Mutex<std::collections::HashMap<Uuid, crate::live::Known>>,
-    /// Running conferences and their accounts.
-    running: std::sync::Mutex<std::collections::HashMap<Uuid, Uuid>>,
+    /// Running conferences: their accounts, and whether members wait for a moderator.
+    running: std::sync::Mutex<std::collections::HashMap<Uuid, (Uuid, bool)>>,
     events: tokio::sync::broadcast::Sender<crate::events::ConferenceEvent>,
 }
 
@@ -185,10 +185,18 @@ impl ConferenceService {
     }
 
     /// Records that a conference's room runs; true the first time.
-    pub(crate) fn mark_running(&self, conference: Uuid, account: Uuid) -> bool {
+    pub(crate) fn mark_running(
+        &self,
+        conference: Uuid,
+        account: Uuid,
+        waits_for_moderator: bool,
+    ) -> bool {
         self.running
             .lock()
-            .map(|mut r| r.insert(conference, account).is_none())
+            .map(|mut r| {
+                r.insert(conference, (account, waits_for_moderator))
+                    .is_none()
+            })
             .unwrap_or(false)
     }
 
@@ -196,7 +204,16 @@ impl ConferenceService {
         self.running
             .lock()
             .ok()
-            .and_then(|r| r.get(&conference).copied())
+            .and_then(|r| r.get(&conference).map(|(account, _)| *account))
+    }
+
+    /// Whether a running conference's members wait for a moderator.
+    pub(crate) fn waits(&self, conference: Uuid) -> bool {
+        self.running
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&conference).map(|(_, waits)| *waits))
+            .unwrap_or(false)
     }
 
     pub(crate) fn call_id(&self, conference: Uuid, participant: u32) -> Option<Uuid> {
