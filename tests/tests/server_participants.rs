@@ -136,7 +136,19 @@ fn callers_joined_through_the_api_are_heard_muted_and_kicked() {
         assert!(Instant::now() < deadline, "talking never showed: {body}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Record the room while both talk.
+    let record = |what: &str| {
+        session.call(
+            "PUT",
+            &format!("/{id}"),
+            Some(json!({"action": "record", "data": {"action": what}})),
+        )
+    };
+    let (status, started) = record("start");
+    assert_eq!(status, 202, "{started}");
+    let recording = std::path::PathBuf::from(started["data"]["file"].as_str().unwrap());
     std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(record("stop").0, 202);
 
     let (status, _) = session.call(
         "PUT",
@@ -184,6 +196,29 @@ fn callers_joined_through_the_api_are_heard_muted_and_kicked() {
     assert!(
         amplitude_at(after, rate, 880.0) < 0.01,
         "the kicked moderator is gone"
+    );
+    // The recording holds both talkers (the writer closes it right after the stop).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (recorded, rate) = loop {
+        if let Ok(reader) = hound::WavReader::open(&recording) {
+            if reader.duration() > 48_000 {
+                break tutti_e2e::read_wav(&recording);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recording at {}",
+            recording.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        (1.8..2.3).contains(&(recorded.len() as f64 / f64::from(rate))),
+        "{} samples",
+        recorded.len()
+    );
+    assert!(
+        amplitude_at(&recorded, rate, 440.0) > 0.1 && amplitude_at(&recorded, rate, 880.0) > 0.1
     );
     session.server.stop();
 }

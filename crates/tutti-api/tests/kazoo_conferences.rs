@@ -787,3 +787,66 @@ async fn members_wait_for_a_moderator_when_the_document_says_so() {
         "held again when the last moderator leaves"
     );
 }
+
+#[tokio::test]
+async fn the_record_action_starts_and_stops_a_recording() {
+    let api = Api::new();
+    let a = api.account("a").await;
+    let t = Some(a.token.as_str());
+    let (_, body) = api
+        .call(
+            Method::PUT,
+            &conferences(&a),
+            t,
+            Some(json!({"data": {"name": "Rec"}})),
+        )
+        .await;
+    let one = format!(
+        "{}/{}",
+        conferences(&a),
+        body["data"]["id"].as_str().unwrap()
+    );
+    let (status, started) = api
+        .call(
+            Method::PUT,
+            &one,
+            t,
+            Some(json!({"action": "record", "data": {"action": "start"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(started["data"]["file"]
+        .as_str()
+        .unwrap()
+        .starts_with("memory://"));
+    let (status, stopped) = api
+        .call(
+            Method::PUT,
+            &one,
+            t,
+            Some(json!({"action": "record", "data": {"action": "stop"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, stopped["data"]["record"].clone()),
+        (StatusCode::ACCEPTED, json!("stop"))
+    );
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &one,
+            t,
+            Some(json!({"action": "record", "data": {"action": "pause"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &one,
+            t,
+            Some(json!({"data": {"action": "dial"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+}

@@ -74,5 +74,11 @@ mod tests {
         fn room_state(&self, _: Uuid) -> Option<RoomState> {
             None
         }
+        fn start_recording(&self, _: Uuid) -> Result<String, MediaError> {
+            Err(MediaError::Unavailable("no media in this test".into()))
+        }
+        fn stop_recording(&self, _: Uuid) -> Result<(), MediaError> {
+            Ok(())
+        }
     }
 }

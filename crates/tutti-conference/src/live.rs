@@ -441,6 +441,21 @@ impl ConferenceService {
         Ok(())
     }
 
+    /// Starts (`true`) or stops recording a conference's mix; starting returns where it goes.
+    pub fn record(
+        &self,
+        conference: &Conference,
+        start: bool,
+    ) -> Result<Option<String>, ServiceError> {
+        if start {
+            self.ensure_running(conference)?;
+            Ok(Some(self.media().start_recording(conference.id)?))
+        } else {
+            self.media().stop_recording(conference.id)?;
+            Ok(None)
+        }
+    }
+
     /// Plays a tone string or media file to a running conference.
     pub fn play(&self, conference: &Conference, what: &str) -> Result<(), ServiceError> {
         self.ensure_running(conference)?;

@@ -156,6 +156,10 @@ pub trait MediaPlane: Send + Sync {
     fn play(&self, room: Uuid, participant: Option<u32>, media: &str) -> Result<(), MediaError>;
     /// The room's realtime state, `None` when it is not running.
     fn room_state(&self, room: Uuid) -> Option<RoomState>;
+    /// Starts recording the room's mix; returns where the recording goes.
+    fn start_recording(&self, room: Uuid) -> Result<String, MediaError>;
+    /// Stops the room's recording (closing its file).
+    fn stop_recording(&self, room: Uuid) -> Result<(), MediaError>;
     /// Counters for monitoring.
     fn metrics(&self) -> MediaMetrics {
         MediaMetrics::default()

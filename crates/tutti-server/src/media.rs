@@ -18,6 +18,8 @@ use uuid::Uuid;
 pub struct EngineMedia {
     /// The engine; `None` where no media runs (account administration).
     pub engine: Option<Engine>,
+    /// Where recordings are written, one folder per conference.
+    pub recordings: std::path::PathBuf,
 }
 
 fn room(id: Uuid) -> RoomId {
@@ -180,6 +182,24 @@ impl MediaPlane for EngineMedia {
             rtp_packets_out: m.packets_out,
             rtp_packets_lost: m.packets_lost,
         }
+    }
+
+    fn start_recording(&self, id: Uuid) -> Result<String, MediaError> {
+        let folder = self.recordings.join(id.simple().to_string());
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| MediaError::Unavailable(format!("{}: {e}", folder.display())))?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let path = folder.join(format!("{stamp}.wav"));
+        self.engine()?
+            .start_recording(room(id), path.clone(), None)
+            .map_err(media_error)?;
+        Ok(path.display().to_string())
+    }
+
+    fn stop_recording(&self, id: Uuid) -> Result<(), MediaError> {
+        self.engine()?.stop_recording(room(id)).map_err(media_error)
     }
 
     fn room_state(&self, id: Uuid) -> Option<RoomState> {

@@ -13,6 +13,19 @@ use tutti_store::SqliteStore;
 use crate::config::Config;
 use crate::media::EngineMedia;
 
+/// Recordings live beside the database, in `recordings/`.
+fn recordings_folder(config: &Config) -> std::path::PathBuf {
+    config
+        .storage
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(
+            || std::path::PathBuf::from("recordings"),
+            |p| p.join("recordings"),
+        )
+}
+
 fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
     if let Some(folder) = config
         .storage
@@ -63,6 +76,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let engine_events = engine.events().clone();
     let media_plane = Arc::new(EngineMedia {
         engine: Some(engine),
+        recordings: recordings_folder(&config),
     });
     let service = Arc::new(ConferenceService::new(
         store,
@@ -122,7 +136,10 @@ pub fn create_account(config: Config, name: &str) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let service = ConferenceService::new(
         store,
-        Arc::new(EngineMedia { engine: None }),
+        Arc::new(EngineMedia {
+            engine: None,
+            recordings: recordings_folder(&config),
+        }),
         Duration::from_secs(config.auth.token_lifetime_seconds),
     );
     let account = service

@@ -39,10 +39,13 @@ pub(crate) fn render(conference: &Conference, p: &Participant) -> Value {
     })
 }
 
-/// The action of a request: `data.action`, or `action` at the envelope's top level.
+/// The action of a request: `action` at the envelope's top level, or `data.action`. (With
+/// both, as Kazoo's `record` has, the top level names the action and `data.action` is its
+/// argument.)
 fn action_name(envelope: &Map<String, Value>, data: &Value) -> Result<String, KazooError> {
-    data.get("action")
-        .or_else(|| envelope.get("action"))
+    envelope
+        .get("action")
+        .or_else(|| data.get("action"))
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| KazooError::InvalidRequest("the request needs an \"action\"".into()))
@@ -100,9 +103,18 @@ pub(crate) async fn conference_action(
             "unlock" => state.service.set_locked(&conference, false)?,
             "play" => state.service.play(&conference, &media_id(&data)?)?,
             "record" => {
-                return Err(KazooError::NotImplemented(
-                    "recording through the Kazoo face is not available yet".into(),
-                ))
+                let start = match data.get("action").and_then(Value::as_str) {
+                    Some("start") => true,
+                    Some("stop") => false,
+                    _ => {
+                        return Err(KazooError::InvalidRequest(
+                            "record takes data.action \"start\" or \"stop\"".into(),
+                        ))
+                    }
+                };
+                let file = state.service.record(&conference, start)?;
+                let answer = json!({"action": "record", "record": if start { "start" } else { "stop" }, "file": file});
+                return Ok((StatusCode::ACCEPTED, answer, token_extra(token)));
             }
             "dial" => {
                 return Err(KazooError::NotImplemented(

@@ -115,6 +115,12 @@ impl MediaPlane for MemoryMedia {
     fn play(&self, _: Uuid, _: Option<u32>, media: &str) -> Result<(), MediaError> {
         self.check_tone(media).map_err(MediaError::Media)
     }
+    fn start_recording(&self, room: Uuid) -> Result<String, MediaError> {
+        Ok(format!("memory://{room}"))
+    }
+    fn stop_recording(&self, _: Uuid) -> Result<(), MediaError> {
+        Ok(())
+    }
     fn room_state(&self, room: Uuid) -> Option<RoomState> {
         self.rooms
             .lock()
