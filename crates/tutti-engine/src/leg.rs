@@ -10,9 +10,9 @@ use tutti_codec::{AudioDecoder, AudioEncoder, CodecKind, FRAME_SAMPLES_48K, MAX_
 use tutti_mix::Frame;
 use tutti_rtp::dtmf::{DtmfDigit, DtmfReceiver};
 use tutti_rtp::jitter::{JitterBuffer, JitterConfig, Playout};
-use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram as Parsed, DropReason, OutgoingRtp};
+use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram as Parsed, OutgoingRtp};
 use tutti_rtp::rtcp::RtcpSession;
-use tutti_rtp::sdp::{Direction, Negotiated};
+use tutti_rtp::sdp::Negotiated;
 
 use crate::inbox::Inbox;
 
@@ -154,7 +154,7 @@ impl CallLeg {
     }
 
     /// Drains the inbox: RTP into the jitter buffer, DTMF into digits, RTCP into stats.
-    pub fn receive(&mut self, now: Instant, mut on_digit: impl FnMut(DtmfDigit)) {
+    pub fn receive(&mut self, mut on_digit: impl FnMut(DtmfDigit)) {
         self.counters.overflow = self
             .inbox
             .overflow
@@ -163,7 +163,6 @@ impl CallLeg {
             self.receive_one(datagram.bytes(), datagram.from, datagram.at, &mut on_digit);
             self.inbox.recycle(datagram);
         }
-        let _ = now;
     }
 
     fn receive_one(
@@ -212,8 +211,7 @@ impl CallLeg {
                     self.counters.malformed += 1;
                 }
             }
-            Err(DropReason::NotRtp | DropReason::MalformedRtp | DropReason::MalformedRtcp)
-            | Err(_) => {
+            Err(_) => {
                 self.counters.malformed += 1;
             }
         }
@@ -274,7 +272,6 @@ impl CallLeg {
     /// Whether this leg sends media to the caller.
     pub fn sends(&self) -> bool {
         self.media.negotiated.direction.sends()
-            && self.media.negotiated.direction != Direction::Inactive
     }
 
     /// The codec and payload type of what this leg sends: listeners with the same key can

@@ -31,6 +31,17 @@ pub struct RoomSettings {
     pub exit_tone: Option<ToneProgram>,
 }
 
+const NO_MEMBER: u32 = u32::MAX;
+
+/// The position in `members` of the participant `id`, through `member_at`.
+fn member_position(member_at: &[u32], members: &[Member], id: ParticipantId) -> Option<usize> {
+    let position = *member_at.get(id.index())? as usize;
+    members
+        .get(position)
+        .filter(|m| m.id == id)
+        .map(|_| position)
+}
+
 pub(crate) struct Member {
     pub(crate) key: ParticipantKey,
     pub(crate) id: ParticipantId,
@@ -51,6 +62,9 @@ pub(crate) struct EngineRoom {
     pub(crate) settings: RoomSettings,
     pub(crate) mix: Room,
     pub(crate) members: Vec<Member>,
+    /// Position in `members` of the participant in each mixer slot (`NO_MEMBER` if none), so
+    /// a tick finds a listener's leg in O(1) rather than searching.
+    member_at: Vec<u32>,
     shared: Vec<(CodecKind, SharedEncoder)>,
     sources: Vec<SourceId>,
     finished: Vec<SourceId>,
@@ -90,6 +104,7 @@ impl EngineRoom {
             mix: Room::new(settings.mix),
             settings,
             members: Vec::new(),
+            member_at: Vec::new(),
             shared: Vec::new(),
             sources: Vec::new(),
             finished: Vec::new(),
@@ -161,8 +176,13 @@ impl EngineRoom {
             leg,
             served: false,
         });
+        if self.member_at.len() <= id.index() {
+            self.member_at.resize(id.index() + 1, NO_MEMBER);
+        }
+        self.member_at[id.index()] = (self.members.len() - 1) as u32;
         self.timed_out.reserve(self.members.len());
-        if let Ok(mut snapshot) = self.snapshot.lock() {
+        // Room for the snapshot to grow without allocating later; never wait for a reader.
+        if let Ok(mut snapshot) = self.snapshot.try_lock() {
             snapshot.participants.reserve(self.members.len());
         }
         self.play_tone(self.settings.entry_tone.clone());
@@ -178,6 +198,10 @@ impl EngineRoom {
     ) -> Option<Box<CallLeg>> {
         let index = self.members.iter().position(|m| m.key == key)?;
         let member = self.members.swap_remove(index);
+        self.member_at[member.id.index()] = NO_MEMBER;
+        if let Some(moved) = self.members.get(index) {
+            self.member_at[moved.id.index()] = index as u32;
+        }
         if let Ok(last) = self.mix.remove_participant(member.id) {
             if last.talking {
                 emit(
@@ -212,7 +236,7 @@ impl EngineRoom {
             let key = member.key;
             let events = ctx.events;
             let dropped = &mut *ctx.dropped_events;
-            member.leg.receive(now, |digit| {
+            member.leg.receive(|digit| {
                 let event = EngineEvent::Dtmf {
                     room,
                     participant: key,
@@ -255,8 +279,8 @@ impl EngineRoom {
                     }
                     _ => continue,
                 };
-            if let Some(member) = self.members.iter().find(|m| m.id == id) {
-                emit(ctx, make(room, member.key));
+            if let Some(position) = member_position(&self.member_at, &self.members, id) {
+                emit(ctx, make(room, self.members[position].key));
             }
         }
 
@@ -268,9 +292,11 @@ impl EngineRoom {
         for group in output.groups() {
             let common = std::ptr::eq(group.frame, room_mix) && group.listeners.len() > 1;
             for listener in group.listeners {
-                let Some(member) = self.members.iter_mut().find(|m| m.id == *listener) else {
+                let Some(position) = member_position(&self.member_at, &self.members, *listener)
+                else {
                     continue;
                 };
+                let member = &mut self.members[position];
                 member.served = true;
                 if !member.leg.sends() {
                     continue;
