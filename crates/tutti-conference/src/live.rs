@@ -220,24 +220,26 @@ impl ConferenceService {
 
     /// Holds every member silent and deaf (`hold`), or gives them back their role's settings.
     fn hold_members(&self, conference: Uuid, hold: bool) {
+        // Every member's role settings come from the same document, so one room-wide update
+        // that spares moderators covers them all (one round trip to the mixer, not two per
+        // member).
+        let known = self.participants_known(conference);
+        let Some(member) = known.values().find(|info| !info.moderator) else {
+            return;
+        };
         let media = self.media();
-        for (id, info) in self.participants_known(conference) {
-            if info.moderator {
-                continue;
-            }
-            let _ = media.update(
-                conference,
-                Some(id),
-                ParticipantUpdate::Speak(info.speak && !hold),
-                false,
-            );
-            let _ = media.update(
-                conference,
-                Some(id),
-                ParticipantUpdate::Hear(info.hear && !hold),
-                false,
-            );
-        }
+        let _ = media.update(
+            conference,
+            None,
+            ParticipantUpdate::Speak(member.speak && !hold),
+            true,
+        );
+        let _ = media.update(
+            conference,
+            None,
+            ParticipantUpdate::Hear(member.hear && !hold),
+            true,
+        );
     }
 
     /// After a participant left: when the last moderator is gone from a room that waits for
