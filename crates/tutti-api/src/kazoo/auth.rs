@@ -69,3 +69,29 @@ pub(crate) fn authorize(
     }
     Ok((account, token.to_owned()))
 }
+
+/// A request with a body: who sent it, its envelope and its `data` object.
+pub(crate) struct Authorized {
+    pub(crate) account: Uuid,
+    pub(crate) token: String,
+    pub(crate) envelope: Map<String, Value>,
+    pub(crate) data: Value,
+}
+
+/// Reads the envelope, authorizes its sender for `path_account`, and takes `data`.
+pub(crate) fn authorize_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Body,
+    path_account: &str,
+) -> Result<Authorized, KazooError> {
+    let envelope = envelope(body)?;
+    let (account, token) = authorize(state, headers, Some(&envelope), path_account)?;
+    let data = data_object(&envelope)?;
+    Ok(Authorized {
+        account,
+        token,
+        envelope,
+        data,
+    })
+}

@@ -8,8 +8,8 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 use tutti_conference::Conference;
 
-use super::auth::authorize;
-use super::envelope::{data_object, envelope, request_id, success, Body, Extra, KazooError};
+use super::auth::{authorize, authorize_body, Authorized};
+use super::envelope::{envelope, request_id, success, Body, Extra, KazooError};
 use crate::AppState;
 
 /// A conference as the Kazoo face shows it: the document, its id as 32 hex digits, and the
@@ -132,11 +132,13 @@ pub(crate) async fn create(
     body: Body,
 ) -> Response {
     answer(state, headers, move |state, headers| {
-        let envelope = envelope(&body)?;
-        let (account, token) = authorize(state, headers, Some(&envelope), &account_id)?;
-        let conference = state
-            .service
-            .create_conference(account, &data_object(&envelope)?)?;
+        let Authorized {
+            account,
+            token,
+            data,
+            ..
+        } = authorize_body(state, headers, &body, &account_id)?;
+        let conference = state.service.create_conference(account, &data)?;
         Ok(document_answer(
             state,
             &conference,
@@ -169,12 +171,13 @@ pub(crate) async fn replace(
     body: Body,
 ) -> Response {
     answer(state, headers, move |state, headers| {
-        let envelope = envelope(&body)?;
-        let (account, token) = authorize(state, headers, Some(&envelope), &account_id)?;
-        let conference =
-            state
-                .service
-                .replace_conference(account, &id, &data_object(&envelope)?)?;
+        let Authorized {
+            account,
+            token,
+            data,
+            ..
+        } = authorize_body(state, headers, &body, &account_id)?;
+        let conference = state.service.replace_conference(account, &id, &data)?;
         Ok(document_answer(state, &conference, token, StatusCode::OK))
     })
     .await
@@ -188,11 +191,13 @@ pub(crate) async fn patch(
     body: Body,
 ) -> Response {
     answer(state, headers, move |state, headers| {
-        let envelope = envelope(&body)?;
-        let (account, token) = authorize(state, headers, Some(&envelope), &account_id)?;
-        let conference = state
-            .service
-            .patch_conference(account, &id, &data_object(&envelope)?)?;
+        let Authorized {
+            account,
+            token,
+            data,
+            ..
+        } = authorize_body(state, headers, &body, &account_id)?;
+        let conference = state.service.patch_conference(account, &id, &data)?;
         Ok(document_answer(state, &conference, token, StatusCode::OK))
     })
     .await

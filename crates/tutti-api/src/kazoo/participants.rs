@@ -8,9 +8,9 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 use tutti_conference::{Conference, JoinRequest, Participant, ParticipantAction};
 
-use super::auth::authorize;
+use super::auth::{authorize, authorize_body, Authorized};
 use super::conferences::{answer, token_extra};
-use super::envelope::{data_object, envelope, Body, KazooError};
+use super::envelope::{Body, KazooError};
 use crate::AppState;
 
 /// Seconds from year 0 (Gregorian, as Erlang counts) to the Unix epoch.
@@ -93,9 +93,7 @@ pub(crate) async fn conference_action(
     body: Body,
 ) -> Response {
     answer(state, headers, move |state, headers| {
-        let envelope = envelope(&body)?;
-        let (account, token) = authorize(state, headers, Some(&envelope), &account_id)?;
-        let data = data_object(&envelope)?;
+        let Authorized { account, token, envelope, data } = authorize_body(state, headers, &body, &account_id)?;
         let action = action_name(&envelope, &data)?;
         let conference = state.service.conference(account, &id)?;
         match action.as_str() {
@@ -161,9 +159,12 @@ pub(crate) async fn join_or_act(
     body: Body,
 ) -> Response {
     answer(state, headers, move |state, headers| {
-        let envelope = envelope(&body)?;
-        let (account, token) = authorize(state, headers, Some(&envelope), &account_id)?;
-        let data = data_object(&envelope)?;
+        let Authorized {
+            account,
+            token,
+            envelope,
+            data,
+        } = authorize_body(state, headers, &body, &account_id)?;
         if let Some(offer) = data.get("sdp") {
             let offer = offer
                 .as_str()
@@ -228,9 +229,12 @@ pub(crate) async fn act(
     body: Body,
 ) -> Response {
     answer(state, headers, move |state, headers| {
-        let envelope = envelope(&body)?;
-        let (account, token) = authorize(state, headers, Some(&envelope), &account_id)?;
-        let data = data_object(&envelope)?;
+        let Authorized {
+            account,
+            token,
+            envelope,
+            data,
+        } = authorize_body(state, headers, &body, &account_id)?;
         let name = action_name(&envelope, &data)?;
         let action = participant_action(&name, &data)?;
         let conference = state.service.conference(account, &id)?;
