@@ -60,9 +60,6 @@ impl MediaPlane for EngineMedia {
 
     fn ensure_room(&self, id: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
         let engine = self.engine()?;
-        if engine.snapshot(room(id)).is_some() {
-            return Ok(());
-        }
         let tone = |t: &Option<String>| t.as_deref().and_then(|t| ToneProgram::parse(t).ok());
         let settings = RoomSettings {
             max_participants: spec.max_participants,
