@@ -156,11 +156,12 @@ fn gstreamer_callers_hear_each_other_across_codecs() {
     std::thread::sleep(Duration::from_millis(400));
 
     let snapshot = engine.snapshot(room).unwrap();
+    // The listener's recording ends first: its tail must not outlast the talkers.
+    let (heard, rate) = listener.finish();
     let (pcmu, rate_p) = talker_pcmu.finish();
     let (opus, rate_o) = talker_opus.finish();
     let (muted_heard, _) = muted.finish();
     let (deaf_heard, rate_d) = deaf.finish();
-    let (heard, rate) = listener.finish();
     let _ = late.finish();
 
     // Steady state of phase 1: from 1 s to 3 s of each recording.
