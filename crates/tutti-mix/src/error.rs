@@ -24,6 +24,9 @@ pub enum MixError {
         /// The limit.
         limit: usize,
     },
+    /// A relation between a participant and itself (nobody hears their own voice anyway).
+    #[error("a participant cannot be related to itself")]
+    SelfRelation,
     /// A tone string was refused.
     #[error(transparent)]
     Tone(#[from] ToneError),

@@ -79,6 +79,16 @@ pub fn add_assign(dst: &mut Frame, src: &Frame) {
     }
 }
 
+/// `dst -= src`: takes one signal back out of a sum.
+#[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
+pub fn sub_assign(dst: &mut Frame, src: &Frame) {
+    for (d, s) in dst.chunks_exact_mut(LANES).zip(src.chunks_exact(LANES)) {
+        for (d, &s) in d.iter_mut().zip(s) {
+            *d -= s;
+        }
+    }
+}
+
 /// `dst = minuend - dst`: turns a contributor's own signal into what it hears of the room.
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1", "aarch64+neon"))]
 pub fn subtract_from(dst: &mut Frame, minuend: &Frame) {
@@ -220,6 +230,12 @@ mod tests {
             add_assign(&mut d, &b);
             for ((d, &x), &y) in d.iter().zip(a.iter()).zip(b.iter()) {
                 prop_assert_eq!(*d, x + y);
+            }
+
+            let mut d = a.clone();
+            sub_assign(&mut d, &b);
+            for ((d, &x), &y) in d.iter().zip(a.iter()).zip(b.iter()) {
+                prop_assert_eq!(*d, x - y);
             }
 
             let mut d = a.clone();

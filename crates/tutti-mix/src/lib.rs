@@ -42,13 +42,16 @@
 //! 4. **Cap** (optional): keep the loudest K candidates on smoothed energy, moderators first,
 //!    with a bonus for those already mixed so the set does not flap.
 //! 5. **Sum** the contributors and the room's sources once.
-//! 6. **Give** each contributor `sum − own`, listeners with private sources their own copy, and
-//!    everyone else a shared buffer (one per distinct output volume).
+//! 6. **Give** each contributor `sum − own`, each listener who does not hear one of the
+//!    contributors ([`Room::set_hears`], FreeSWITCH's `relate`) `sum − own − excluded`,
+//!    listeners with private sources their own copy, and everyone else a shared buffer (one per
+//!    distinct output volume).
 //! 7. **Limit** each distinct buffer; below the threshold nothing changes, so one talker at unity
 //!    gain arrives bit for bit.
 //!
 //! Work is O(N) in participants plus O(contributors) frame operations; encodes needed per codec
-//! setting are `contributors + 1` at most (plus listeners with private sources or volumes).
+//! setting are `contributors + 1` at most (plus listeners with private sources, volumes, or
+//! relations that exclude a current contributor).
 //!
 //! ## Robustness
 //! Input samples are cleaned as they are read: NaN becomes silence, anything beyond full scale

@@ -105,6 +105,16 @@ pub(crate) struct Participant {
     pub(crate) input: Box<crate::Frame>,
     /// First the participant's own cleaned and scaled signal, then what it hears.
     pub(crate) output: Box<crate::Frame>,
+    /// Speakers this listener does not hear ([`Room::set_hears`](crate::Room::set_hears));
+    /// empty for nearly everyone.
+    pub(crate) not_heard: Vec<ParticipantId>,
+    /// Where the listener's own mix is built while `output` still holds its signal, when some
+    /// speaker it does not hear contributes. Allocated with its first relation.
+    pub(crate) related: Option<Box<crate::Frame>>,
+    /// This tick the listener hears the mix built in `related`.
+    pub(crate) related_mix: bool,
+    /// Contributors left out of that mix this tick (the listener itself included).
+    pub(crate) hidden_contributors: u32,
 }
 
 impl Participant {
@@ -120,6 +130,10 @@ impl Participant {
             private_sources: 0,
             input: Box::new(crate::Frame::silent()),
             output: Box::new(crate::Frame::silent()),
+            not_heard: Vec::new(),
+            related: None,
+            related_mix: false,
+            hidden_contributors: 0,
         }
     }
 }

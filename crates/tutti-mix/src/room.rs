@@ -76,6 +76,10 @@ pub struct Room {
     pub(crate) group_members: Vec<ParticipantId>,
     pub(crate) groups: Vec<GroupSpan>,
     pub(crate) heard: Vec<Heard>,
+    /// Slot indices of the listeners who do not hear someone (see [`Room::set_hears`]).
+    related_listeners: Vec<u32>,
+    /// Number of (listener, speaker) exclusions in the room.
+    relation_count: usize,
     contributor_count: usize,
     ticks: u64,
 }
@@ -108,6 +112,8 @@ impl Room {
             group_members: Vec::new(),
             groups: Vec::new(),
             heard: Vec::new(),
+            related_listeners: Vec::new(),
+            relation_count: 0,
             contributor_count: 0,
             ticks: 0,
         };
@@ -170,7 +176,10 @@ impl Room {
     /// Removes a participant and returns its last status (a participant who leaves while
     /// talking gets no stop-talking event from the room: `status.talking` tells the caller to
     /// close it). Sources addressed to it finish at the next tick.
+    ///
+    /// Every relation it is part of, as listener or as speaker, goes with it.
     pub fn remove_participant(&mut self, id: ParticipantId) -> Result<ParticipantStatus, MixError> {
+        self.clear_relations(id)?;
         let slot = self.participant_slot_mut(id)?;
         let status = slot.occupant.take().map(|p| p.status).unwrap_or_default();
         slot.generation = slot.generation.wrapping_add(1);
@@ -178,6 +187,95 @@ impl Room {
         self.free_participants.push(id.index);
         self.participant_count -= 1;
         Ok(status)
+    }
+
+    /// Says whether `listener` hears `speaker`, like FreeSWITCH's `conference relate`: with
+    /// `hears == false` nothing `speaker` says reaches `listener` (`relate speaker listener
+    /// nospeak`, seen from the other side: `relate listener speaker nohear`); `true` clears
+    /// that. Call between ticks; it applies from the next one.
+    ///
+    /// A listener with such exclusions gets a mix of its own (the room's sum less itself and
+    /// less each excluded speaker) only on the ticks when an excluded speaker contributes;
+    /// every other listener keeps the shared O(N) path, so a room without relations pays
+    /// nothing for them. The first exclusion of a listener allocates its buffer.
+    ///
+    /// Stale ids are refused ([`MixError::UnknownParticipant`]), and so is relating a
+    /// participant to itself ([`MixError::SelfRelation`]). Mute and deafness are separate and
+    /// unchanged.
+    pub fn set_hears(
+        &mut self,
+        listener: ParticipantId,
+        speaker: ParticipantId,
+        hears: bool,
+    ) -> Result<(), MixError> {
+        self.participant(speaker)?;
+        self.participant(listener)?;
+        if listener == speaker {
+            return Err(MixError::SelfRelation);
+        }
+        let p = self.participant_mut(listener)?;
+        let position = p.not_heard.iter().position(|&s| s == speaker);
+        match (hears, position) {
+            (false, None) => {
+                if p.related.is_none() {
+                    p.related = Some(Box::new(Frame::silent()));
+                }
+                p.not_heard.push(speaker);
+                if p.not_heard.len() == 1 {
+                    self.related_listeners.push(listener.index);
+                }
+                self.relation_count += 1;
+            }
+            (true, Some(position)) => {
+                p.not_heard.swap_remove(position);
+                if p.not_heard.is_empty() {
+                    self.related_listeners.retain(|&i| i != listener.index);
+                }
+                self.relation_count -= 1;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether `listener` hears `speaker` as far as relations go (see [`Room::set_hears`]):
+    /// false when excluded, and for a participant and itself. Mute and deafness aside.
+    pub fn hears(&self, listener: ParticipantId, speaker: ParticipantId) -> Result<bool, MixError> {
+        self.participant(speaker)?;
+        let p = self.participant(listener)?;
+        Ok(listener != speaker && !p.not_heard.contains(&speaker))
+    }
+
+    /// Clears every relation `id` is part of, as listener or as speaker (FreeSWITCH's
+    /// `relate … clear` for all of them at once); returns how many there were.
+    pub fn clear_relations(&mut self, id: ParticipantId) -> Result<usize, MixError> {
+        self.participant(id)?;
+        if self.relation_count == 0 {
+            return Ok(0);
+        }
+        let mut cleared = 0;
+        let participants = &mut self.participants;
+        self.related_listeners.retain(|&index| {
+            let slot = &mut participants[index as usize];
+            let Some(p) = slot.occupant.as_mut() else {
+                return false;
+            };
+            if index == id.index && slot.generation == id.generation {
+                cleared += p.not_heard.len();
+                p.not_heard.clear();
+            } else if let Some(position) = p.not_heard.iter().position(|&s| s == id) {
+                p.not_heard.swap_remove(position);
+                cleared += 1;
+            }
+            !p.not_heard.is_empty()
+        });
+        self.relation_count -= cleared;
+        Ok(cleared)
+    }
+
+    /// Number of (listener, speaker) exclusions in the room.
+    pub fn relation_count(&self) -> usize {
+        self.relation_count
     }
 
     /// Whether `id` names a participant of this room.
@@ -293,7 +391,8 @@ impl Room {
     }
 
     /// Mixes one 20 ms frame for everyone: measures energy, updates talk state and the gate,
-    /// picks contributors, sums them once, gives each contributor `sum − own` and every other
+    /// picks contributors, sums them once, gives each contributor `sum − own`, each listener
+    /// who does not hear one of the contributors `sum − own − excluded`, and every other
     /// listener a shared buffer, plays sources, applies output volume and the limiter.
     ///
     /// Inputs not written since the last tick count as silence. Never allocates and never
@@ -310,6 +409,9 @@ impl Room {
         self.measure_and_detect();
         self.choose_contributors();
         let room_sources_played = self.sum_contributors_and_room_sources();
+        if self.relation_count > 0 && self.contributor_count > 0 {
+            self.mix_related_listeners(room_sources_played);
+        }
         self.room_mix.clone_from(&self.sum);
         self.room_limiter
             .process(&mut self.room_mix, &self.config.limiter);
@@ -425,6 +527,7 @@ impl Room {
                 had_input: p.input_ready,
             };
             p.private_sources = 0;
+            p.related_mix = false;
             let candidate =
                 p.settings.speak && p.input_ready && gain > 0.0 && p.detector.gate_open();
             if candidate {
@@ -511,8 +614,56 @@ impl Room {
         played
     }
 
-    /// Decides what each listener hears and prepares unique buffers (`sum − own`, or a copy of
-    /// `sum` for a listener with private sources). Clears the inputs for the next tick.
+    /// Builds the mix of each listener who does not hear one of this tick's contributors, in
+    /// its `related` buffer: `sum`, less its own signal when it contributes, less each
+    /// excluded contributor's. Runs while every contributor's output buffer still holds its
+    /// cleaned, scaled signal.
+    fn mix_related_listeners(&mut self, room_sources_played: bool) {
+        let participants = &mut self.participants;
+        for &index in &self.related_listeners {
+            let Some(p) = participants[index as usize].occupant.as_ref() else {
+                continue;
+            };
+            if !p.settings.hear {
+                continue;
+            }
+            let excluded = p
+                .not_heard
+                .iter()
+                .filter(|&&s| contribution(participants, s).is_some())
+                .count();
+            if excluded == 0 {
+                continue;
+            }
+            let hidden = excluded + usize::from(p.status.contributing);
+            if hidden == self.contributor_count && !room_sources_played {
+                // Nothing of the room is left to hear: exact silence, not rounding residue.
+                self.scratch.clear();
+            } else {
+                self.scratch.clone_from(&self.sum);
+                if p.status.contributing {
+                    kernels::sub_assign(&mut self.scratch, &p.output);
+                }
+                for &speaker in &p.not_heard {
+                    if let Some(signal) = contribution(participants, speaker) {
+                        kernels::sub_assign(&mut self.scratch, signal);
+                    }
+                }
+            }
+            let Some(p) = participants[index as usize].occupant.as_mut() else {
+                continue;
+            };
+            if let Some(related) = p.related.as_mut() {
+                (**related).clone_from(&self.scratch);
+                p.related_mix = true;
+                p.hidden_contributors = hidden as u32;
+            }
+        }
+    }
+
+    /// Decides what each listener hears and prepares unique buffers (`sum − own`, the mix of a
+    /// listener who does not hear someone, or a copy of `sum` for a listener with private
+    /// sources). Clears the inputs for the next tick.
     fn assign_listeners(&mut self) {
         for (index, slot) in self.participants.iter_mut().enumerate() {
             let generation = slot.generation;
@@ -526,6 +677,12 @@ impl Room {
             };
             let heard = if !p.settings.hear {
                 Heard::Silence
+            } else if p.related_mix {
+                if let Some(related) = p.related.as_mut() {
+                    std::mem::swap(&mut p.output, related);
+                }
+                self.unique_listeners.push(index as u32);
+                Heard::Buffer(BufferRef::Listener(index as u32))
             } else if p.status.contributing || p.private_sources > 0 {
                 if p.status.contributing {
                     kernels::subtract_from(&mut p.output, &self.sum);
@@ -598,10 +755,13 @@ impl Room {
                 kernels::scale(&mut p.output, volume);
             }
             p.limiter.process(&mut p.output, &limiter);
-            let silent = p.private_sources == 0
-                && !room_sources_played
-                && (self.contributor_count == 0
-                    || (self.contributor_count == 1 && p.status.contributing));
+            let hidden = if p.related_mix {
+                p.hidden_contributors as usize
+            } else {
+                usize::from(p.status.contributing)
+            };
+            let silent =
+                p.private_sources == 0 && !room_sources_played && self.contributor_count == hidden;
             let start = self.group_members.len() as u32;
             self.group_members.push(ParticipantId {
                 index,
@@ -658,6 +818,17 @@ impl Room {
             run_start = run_end;
         }
     }
+}
+
+/// The cleaned, scaled signal of `id` if it contributes this tick (valid until the listeners
+/// are assigned).
+fn contribution(participants: &[Slot<Participant>], id: ParticipantId) -> Option<&Frame> {
+    participants
+        .get(id.index())
+        .filter(|slot| slot.generation == id.generation)
+        .and_then(|slot| slot.occupant.as_ref())
+        .filter(|p| p.status.contributing)
+        .map(|p| &*p.output)
 }
 
 fn ensure_capacity<T>(list: &mut Vec<T>, needed: usize) {

@@ -93,6 +93,19 @@ fn ticks_never_allocate_whatever_the_room_holds() {
         };
         ids.push(room.add_participant(settings).unwrap());
     }
+    // Relations: some listeners do not hear some talkers (the first eight always talk), and
+    // some talkers do not hear each other.
+    for n in (0..ids.len()).step_by(10) {
+        for speaker in [1, 3, 5 + n % 3, 500 + n % 97] {
+            if speaker != n {
+                room.set_hears(ids[n], ids[speaker], false).unwrap();
+            }
+        }
+    }
+    room.set_hears(ids[2], ids[4], false).unwrap();
+    room.set_hears(ids[4], ids[2], false).unwrap();
+    room.set_hears(ids[4], ids[3], false).unwrap();
+    assert!(room.relation_count() > 300);
     let tone = ToneProgram::parse("%(100,100,440,880);loops=-1").unwrap();
     room.add_source(
         Box::new(ToneGenerator::new(tone.clone())),

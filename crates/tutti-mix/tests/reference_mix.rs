@@ -1,10 +1,10 @@
 //! For random rooms, what every listener hears equals a naive O(N²) reference mix (each
-//! listener's sum of everyone else), put through the same limiter.
+//! listener's sum of everyone else it hears, relations included), put through the same limiter.
 
 mod common;
 
 use proptest::prelude::*;
-use tutti_mix::{kernels::clean, Frame, Limiter, ParticipantSettings, Room, RoomConfig};
+use tutti_mix::{kernels::clean, Frame, Limiter, MixError, ParticipantSettings, Room, RoomConfig};
 
 #[derive(Clone, Debug)]
 struct Caller {
@@ -78,12 +78,35 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn every_listener_hears_everyone_else(callers in prop::collection::vec(caller(), 0..12)) {
+    fn every_listener_hears_everyone_else(
+        callers in prop::collection::vec(caller(), 0..12),
+        // (listener, speaker, cleared again) by position modulo the room's size.
+        relations in prop::collection::vec((0usize..12, 0usize..12, prop::bool::weighted(0.2)), 0..10),
+    ) {
         let mut room = Room::new(RoomConfig::default());
         let ids: Vec<_> = callers
             .iter()
             .map(|c| room.add_participant(c.settings).unwrap())
             .collect();
+        // excluded[l][s]: listener l does not hear speaker s.
+        let mut excluded = vec![vec![false; callers.len()]; callers.len()];
+        if !callers.is_empty() {
+            for &(l, s, cleared) in &relations {
+                let (l, s) = (l % callers.len(), s % callers.len());
+                if l == s {
+                    prop_assert_eq!(room.set_hears(ids[l], ids[s], false), Err(MixError::SelfRelation));
+                    continue;
+                }
+                room.set_hears(ids[l], ids[s], false).unwrap();
+                excluded[l][s] = true;
+                if cleared {
+                    room.set_hears(ids[l], ids[s], true).unwrap();
+                    excluded[l][s] = false;
+                }
+            }
+        }
+        let relation_count = excluded.iter().flatten().filter(|&&e| e).count();
+        prop_assert_eq!(room.relation_count(), relation_count);
         for (caller, &id) in callers.iter().zip(&ids) {
             if let Some(pattern) = &caller.input {
                 room.push_input(id, &frame_of(pattern)).unwrap();
@@ -100,10 +123,10 @@ proptest! {
                 continue;
             }
             let heard = heard.expect("a hearing listener gets a buffer");
-            // The naive mix: everyone but the listener, one by one.
+            // The naive mix: everyone but the listener and those it does not hear, one by one.
             let mut expected = Frame::silent();
             for (other, contribution) in contributions.iter().enumerate() {
-                if other == listener {
+                if other == listener || excluded[listener][other] {
                     continue;
                 }
                 if let Some(contribution) = contribution {
@@ -126,6 +149,9 @@ proptest! {
         // Every hearing listener is in exactly one group, and groups point at what they hear.
         let mut seen = Vec::new();
         for group in output.groups() {
+            if group.silent {
+                prop_assert!(group.frame.iter().all(|&s| s == 0.0), "a group marked silent holds sound");
+            }
             for &id in group.listeners {
                 prop_assert!(std::ptr::eq(output.heard_by(id).unwrap(), group.frame));
                 seen.push(id);
