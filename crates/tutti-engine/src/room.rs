@@ -329,7 +329,8 @@ impl EngineRoom {
                 }
             }
         }
-        // Deaf listeners hear silence, still as a stream their phone can rely on.
+        // Deaf listeners with nothing played to them alone hear silence, still as a stream
+        // their phone can rely on.
         for member in &mut self.members {
             if !member.served && member.leg.sends() && !self.timed_out.contains(&member.key) {
                 let len = member

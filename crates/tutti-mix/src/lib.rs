@@ -45,7 +45,7 @@
 //! 6. **Give** each contributor `sum − own`, each listener who does not hear one of the
 //!    contributors ([`Room::set_hears`], FreeSWITCH's `relate`) `sum − own − excluded`,
 //!    listeners with private sources their own copy, and everyone else a shared buffer (one per
-//!    distinct output volume).
+//!    distinct output volume). Deaf listeners hear only the sources played to them alone.
 //! 7. **Limit** each distinct buffer; below the threshold nothing changes, so one talker at unity
 //!    gain arrives bit for bit.
 //!

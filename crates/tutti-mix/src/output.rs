@@ -50,7 +50,8 @@ impl<'r> TickOutput<'r> {
         &self.room.events
     }
 
-    /// Every distinct buffer and its listeners. Deaf participants are in no group.
+    /// Every distinct buffer and its listeners. Deaf participants are in no group, unless a
+    /// source is played to them alone this tick.
     pub fn groups(&self) -> impl ExactSizeIterator<Item = OutputGroup<'r>> + 'r {
         let room = self.room;
         room.groups.iter().map(move |span| OutputGroup {
@@ -65,7 +66,8 @@ impl<'r> TickOutput<'r> {
         self.room.groups.len()
     }
 
-    /// What one participant hears: `None` for deaf participants and unknown ids.
+    /// What one participant hears: `None` for unknown ids and for deaf participants with no
+    /// source played to them alone.
     pub fn heard_by(&self, id: ParticipantId) -> Option<&'r Frame> {
         match self.room.heard_by(id)? {
             Heard::Silence => None,

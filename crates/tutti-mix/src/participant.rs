@@ -24,7 +24,10 @@ impl ParticipantId {
 pub struct ParticipantSettings {
     /// May speak: when false (muted) the participant contributes nothing to the mix.
     pub speak: bool,
-    /// May hear: when false (deaf) the participant receives silence and nothing is mixed for it.
+    /// May hear the room: when false (deaf) nothing of the room is mixed for the participant.
+    /// Sources addressed to it alone ([`SourceTarget::Listener`](crate::SourceTarget)) still
+    /// reach it, as a file played to a deaf FreeSWITCH member does; without one it receives
+    /// silence.
     pub hear: bool,
     /// Linear gain applied to the participant's audio before measuring and mixing (1.0 = as is).
     pub input_gain: f32,

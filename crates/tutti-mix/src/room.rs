@@ -662,8 +662,9 @@ impl Room {
     }
 
     /// Decides what each listener hears and prepares unique buffers (`sum − own`, the mix of a
-    /// listener who does not hear someone, or a copy of `sum` for a listener with private
-    /// sources). Clears the inputs for the next tick.
+    /// listener who does not hear someone, a copy of `sum` for a listener with private sources,
+    /// or silence for a deaf one with private sources, which are then all it hears). Clears the
+    /// inputs for the next tick.
     fn assign_listeners(&mut self) {
         for (index, slot) in self.participants.iter_mut().enumerate() {
             let generation = slot.generation;
@@ -676,7 +677,14 @@ impl Room {
                 generation,
             };
             let heard = if !p.settings.hear {
-                Heard::Silence
+                if p.private_sources > 0 {
+                    // Deaf to the room, not to what is played to it alone.
+                    p.output.clear();
+                    self.unique_listeners.push(index as u32);
+                    Heard::Buffer(BufferRef::Listener(index as u32))
+                } else {
+                    Heard::Silence
+                }
             } else if p.related_mix {
                 if let Some(related) = p.related.as_mut() {
                     std::mem::swap(&mut p.output, related);
@@ -711,7 +719,8 @@ impl Room {
         }
     }
 
-    /// Renders sources addressed to single listeners into those listeners' buffers.
+    /// Renders sources addressed to single listeners into those listeners' buffers (deaf
+    /// listeners included: their buffer holds nothing else).
     fn play_listener_sources(&mut self) {
         for (index, slot) in self.sources.iter_mut().enumerate() {
             let generation = slot.generation;
@@ -730,9 +739,7 @@ impl Room {
                 continue;
             };
             let state = entry.source.render(&mut self.scratch);
-            if p.settings.hear {
-                kernels::add_assign(&mut p.output, &self.scratch);
-            }
+            kernels::add_assign(&mut p.output, &self.scratch);
             if state == SourceState::Finished {
                 entry.finished = true;
                 self.events.push(MixEvent::SourceFinished(SourceId {
@@ -760,8 +767,8 @@ impl Room {
             } else {
                 usize::from(p.status.contributing)
             };
-            let silent =
-                p.private_sources == 0 && !room_sources_played && self.contributor_count == hidden;
+            let silent = p.private_sources == 0
+                && (!p.settings.hear || (!room_sources_played && self.contributor_count == hidden));
             let start = self.group_members.len() as u32;
             self.group_members.push(ParticipantId {
                 index,

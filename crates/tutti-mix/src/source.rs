@@ -26,7 +26,8 @@ pub trait AudioSource: Send {
 pub enum SourceTarget {
     /// Everyone who can hear, contributors included (recordings of the room too).
     Room,
-    /// One listener only; nobody else hears it and it is not recorded.
+    /// One listener only; nobody else hears it and it is not recorded. A deaf listener hears
+    /// it too (deaf means deaf to the room), and nothing else.
     Listener(ParticipantId),
 }
 

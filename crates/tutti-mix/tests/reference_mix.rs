@@ -1,16 +1,32 @@
 //! For random rooms, what every listener hears equals a naive O(N²) reference mix (each
-//! listener's sum of everyone else it hears, relations included), put through the same limiter.
+//! listener's sum of everyone else it hears, relations included, plus what is played to it
+//! alone, deaf or not), put through the same limiter.
 
 mod common;
 
 use proptest::prelude::*;
-use tutti_mix::{kernels::clean, Frame, Limiter, MixError, ParticipantSettings, Room, RoomConfig};
+use tutti_mix::{
+    kernels::clean, AudioSource, Frame, Limiter, MixError, ParticipantSettings, Room, RoomConfig,
+    SourceState, SourceTarget,
+};
 
 #[derive(Clone, Debug)]
 struct Caller {
     settings: ParticipantSettings,
     /// None: nothing arrived this tick.
     input: Option<Vec<f32>>,
+    /// A prompt played to this caller alone.
+    prompt: Option<Vec<f32>>,
+}
+
+/// A source that plays the same frame forever.
+struct Constant(Frame);
+
+impl AudioSource for Constant {
+    fn render(&mut self, out: &mut Frame) -> SourceState {
+        out.clone_from(&self.0);
+        SourceState::Playing
+    }
 }
 
 fn sample() -> impl Strategy<Value = f32> {
@@ -30,18 +46,22 @@ fn caller() -> impl Strategy<Value = Caller> {
         prop::sample::select(vec![0.0f32, 20.0, 300.0]),
         any::<bool>(),
         prop::option::weighted(0.8, prop::collection::vec(sample(), 1..8)),
+        prop::option::weighted(0.25, prop::collection::vec(-0.5f32..0.5, 1..8)),
     )
         .prop_map(
-            |(speak, hear, input_gain, output_volume, energy_level, moderator, pattern)| Caller {
-                settings: ParticipantSettings {
-                    speak,
-                    hear,
-                    input_gain,
-                    output_volume,
-                    energy_level,
-                    moderator,
-                },
-                input: pattern,
+            |(speak, hear, input_gain, output_volume, energy_level, moderator, pattern, prompt)| {
+                Caller {
+                    settings: ParticipantSettings {
+                        speak,
+                        hear,
+                        input_gain,
+                        output_volume,
+                        energy_level,
+                        moderator,
+                    },
+                    input: pattern,
+                    prompt,
+                }
             },
         )
 }
@@ -111,6 +131,9 @@ proptest! {
             if let Some(pattern) = &caller.input {
                 room.push_input(id, &frame_of(pattern)).unwrap();
             }
+            if let Some(prompt) = &caller.prompt {
+                room.add_source(Box::new(Constant(frame_of(prompt))), SourceTarget::Listener(id)).unwrap();
+            }
         }
         let contributions: Vec<Option<Frame>> = callers.iter().map(contributes).collect();
         let output = room.tick();
@@ -118,15 +141,19 @@ proptest! {
 
         for (listener, (caller, &id)) in callers.iter().zip(&ids).enumerate() {
             let heard = output.heard_by(id);
-            if !caller.settings.hear {
+            if !caller.settings.hear && caller.prompt.is_none() {
                 prop_assert!(heard.is_none(), "a deaf listener gets nothing");
                 continue;
             }
-            let heard = heard.expect("a hearing listener gets a buffer");
-            // The naive mix: everyone but the listener and those it does not hear, one by one.
-            let mut expected = Frame::silent();
+            let heard = heard.expect("a hearing listener, or one with a prompt, gets a buffer");
+            // The naive mix: everyone but the listener and those it does not hear, one by one
+            // (nobody for a deaf listener), and its prompt.
+            let mut expected = match &caller.prompt {
+                Some(prompt) => frame_of(prompt),
+                None => Frame::silent(),
+            };
             for (other, contribution) in contributions.iter().enumerate() {
-                if other == listener || excluded[listener][other] {
+                if !caller.settings.hear || other == listener || excluded[listener][other] {
                     continue;
                 }
                 if let Some(contribution) = contribution {
@@ -146,7 +173,7 @@ proptest! {
             }
         }
 
-        // Every hearing listener is in exactly one group, and groups point at what they hear.
+        // Every hearing (or prompted) listener is in exactly one group, and groups point at what they hear.
         let mut seen = Vec::new();
         for group in output.groups() {
             if group.silent {
@@ -158,7 +185,12 @@ proptest! {
             }
         }
         seen.sort();
-        let mut hearing: Vec<_> = callers.iter().zip(&ids).filter(|(c, _)| c.settings.hear).map(|(_, &id)| id).collect();
+        let mut hearing: Vec<_> = callers
+            .iter()
+            .zip(&ids)
+            .filter(|(c, _)| c.settings.hear || c.prompt.is_some())
+            .map(|(_, &id)| id)
+            .collect();
         hearing.sort();
         prop_assert_eq!(seen, hearing);
     }

@@ -141,6 +141,84 @@ fn a_listener_tone_is_heard_by_that_listener_only() {
 }
 
 #[test]
+fn a_deaf_listener_hears_its_own_prompt_and_nothing_of_the_room() {
+    let mut room = Room::new(RoomConfig::default());
+    let talker = room
+        .add_participant(ParticipantSettings::default())
+        .unwrap();
+    // Deaf and talking: a contributor whose buffer first holds its own voice.
+    let deaf_talker = room
+        .add_participant(ParticipantSettings {
+            hear: false,
+            ..Default::default()
+        })
+        .unwrap();
+    let deaf = room
+        .add_participant(ParticipantSettings {
+            hear: false,
+            output_volume: 0.5,
+            ..Default::default()
+        })
+        .unwrap();
+    let listener = room
+        .add_participant(ParticipantSettings::default())
+        .unwrap();
+    let tone = ToneProgram::parse("%(100,0,1000)").unwrap();
+    let prompt_a = room
+        .add_source(
+            Box::new(ToneGenerator::new(tone.clone())),
+            SourceTarget::Listener(deaf_talker),
+        )
+        .unwrap();
+    room.add_source(
+        Box::new(ToneGenerator::new(tone.clone())),
+        SourceTarget::Listener(deaf),
+    )
+    .unwrap();
+    let mut reference = ToneGenerator::new(tone);
+    let mut expected = Frame::silent();
+    let mut finished = false;
+    for tick in 0..8 {
+        room.push_input(talker, &common::sine_frame(400.0, 0.3, tick))
+            .unwrap();
+        room.push_input(deaf_talker, &common::sine_frame(700.0, 0.3, tick))
+            .unwrap();
+        let playing = reference.render(&mut expected) == SourceState::Playing || tick == 4;
+        let output = room.tick();
+        if tick < 5 {
+            assert!(playing);
+            // Exactly the prompt: no room, no own voice.
+            let heard = output.heard_by(deaf_talker).unwrap();
+            for (&h, &e) in heard.iter().zip(expected.iter()) {
+                assert!((h - e).abs() < 1e-6, "tick {tick}: heard {h}, prompt {e}");
+            }
+            let heard = output.heard_by(deaf).unwrap();
+            for (&h, &e) in heard.iter().zip(expected.iter()) {
+                assert!(
+                    (h - 0.5 * e).abs() < 1e-6,
+                    "tick {tick}: heard {h}, prompt {e}"
+                );
+            }
+            let prompt = common::amplitude_at(&heard[..], 1000.0);
+            assert!(prompt > 0.1, "the prompt at half volume: {prompt}");
+            assert!(output.groups().any(|g| g.listeners == [deaf] && !g.silent));
+        } else {
+            assert!(output.heard_by(deaf_talker).is_none(), "deaf again");
+            assert!(output.heard_by(deaf).is_none());
+        }
+        finished |= output
+            .events()
+            .contains(&MixEvent::SourceFinished(prompt_a));
+        // The deaf talker is still heard, and nobody else hears the prompts.
+        let heard = output.heard_by(listener).unwrap();
+        assert!(common::amplitude_at(&heard[..], 700.0) > 0.2);
+        assert!(common::amplitude_at(&heard[..], 1000.0) < 1e-3);
+        assert!(common::amplitude_at(&output.room_mix()[..], 1000.0) < 1e-3);
+    }
+    assert!(finished);
+}
+
+#[test]
 fn a_listener_source_ends_when_its_listener_leaves() {
     let mut room = Room::new(RoomConfig::default());
     let listener = room
