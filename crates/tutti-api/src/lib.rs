@@ -9,6 +9,7 @@
 
 mod kazoo;
 mod metrics;
+pub mod webhooks;
 
 pub use metrics::ApiMetrics;
 
