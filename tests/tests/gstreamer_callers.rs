@@ -76,7 +76,7 @@ fn gstreamer_callers_hear_each_other_across_codecs() {
     .unwrap();
     let room = RoomId(0x6a73);
     let settings = RoomSettings {
-        entry_tone: Some(ToneProgram::parse("%(600,0,1600)").unwrap()),
+        entry_sound: Some(ToneProgram::parse("%(600,0,1600)").unwrap().into()),
         ..Default::default()
     };
     engine.create_room(room, settings).unwrap();

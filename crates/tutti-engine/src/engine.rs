@@ -370,6 +370,69 @@ impl Engine {
         self.apply(room, Command::Leave { room, key })
     }
 
+    /// Removes several participants in one command, applied between two ticks (a bulk kick
+    /// waits for the mixer once, not once per participant). Each gets its `Left` event; the
+    /// room's exit tone plays once. Keys not in the room are skipped.
+    pub fn leave_many(&self, room: RoomId, keys: &[ParticipantKey]) -> Result<(), EngineError> {
+        if keys.is_empty() {
+            self.room_thread(room)?;
+            return Ok(());
+        }
+        self.apply(
+            room,
+            Command::LeaveMany {
+                room,
+                keys: keys.to_vec(),
+            },
+        )
+    }
+
+    /// Says whether `listener` hears `speaker`, like FreeSWITCH's `conference relate`:
+    /// `false` is `relate listener speaker nohear` (and `relate speaker listener nospeak`),
+    /// `true` clears it. Returns once the mixer has applied it; the relation ends when either
+    /// participant leaves. See [`tutti_mix::Room::set_hears`].
+    pub fn relate(
+        &self,
+        room: RoomId,
+        listener: ParticipantKey,
+        speaker: ParticipantKey,
+        hears: bool,
+    ) -> Result<(), EngineError> {
+        let thread = self.room_thread(room)?;
+        let (reply, result) = crossbeam_channel::bounded(1);
+        self.send(
+            thread,
+            Command::Relate {
+                room,
+                listener,
+                speaker,
+                hears,
+                reply,
+            },
+        )?;
+        result
+            .recv_timeout(Duration::from_secs(2))
+            .map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Changes a running room's settings (a conference document changed): mixing parameters,
+    /// maximum participants, entry and exit tones apply from the next tick. The lock is left
+    /// as it is (`settings.locked` is ignored): it changes with [`Engine::set_locked`].
+    /// Returns once the mixer has applied them.
+    pub fn set_room_settings(
+        &self,
+        room: RoomId,
+        settings: RoomSettings,
+    ) -> Result<(), EngineError> {
+        self.apply(
+            room,
+            Command::SetRoomSettings {
+                room,
+                settings: Box::new(settings),
+            },
+        )
+    }
+
     /// Changes one participant.
     pub fn update(
         &self,
@@ -424,27 +487,34 @@ impl Engine {
         )
     }
 
-    /// Plays a tone string to the room or to one participant.
+    /// Plays a tone string to the room or to one participant. Returns how long it plays
+    /// (`Duration::MAX` for a tone that repeats until stopped), so prompts can be sequenced.
     pub fn play_tone(
         &self,
         room: RoomId,
         target: Option<ParticipantKey>,
         tone: &str,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Duration, EngineError> {
         let program = ToneProgram::parse(tone)?;
-        self.play(room, target, Box::new(ToneGenerator::new(program)))
+        let duration = program.duration().unwrap_or(Duration::MAX);
+        self.play(room, target, Box::new(ToneGenerator::new(program)))?;
+        Ok(duration)
     }
 
-    /// Plays a WAV file (any rate and format) to the room or to one participant. The file is
-    /// decoded here, off the mixer thread.
+    /// Plays a WAV file (any rate and format) to the room or to one participant, and returns
+    /// the clip's duration so prompts can be sequenced. The file is decoded here, off the
+    /// mixer thread.
     pub fn play_wav(
         &self,
         room: RoomId,
         target: Option<ParticipantKey>,
         path: &std::path::Path,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Duration, EngineError> {
         let samples = wav::read_mono_48k(path)?;
-        self.play(room, target, Box::new(ClipPlayer::new(samples)))
+        let player = ClipPlayer::new(samples);
+        let duration = player.duration();
+        self.play(room, target, Box::new(player))?;
+        Ok(duration)
     }
 
     /// Locks or unlocks a room: a locked room refuses joins.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::RoomId;
+use crate::{ParticipantKey, RoomId};
 
 /// Everything tutti-engine can refuse.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,14 @@ pub enum EngineError {
     /// The room is locked.
     #[error("room {0} is locked")]
     RoomLocked(RoomId),
+    /// No such participant in the room.
+    #[error("room {room} has no participant {participant}")]
+    UnknownParticipant {
+        /// The room.
+        room: RoomId,
+        /// The participant asked for.
+        participant: ParticipantKey,
+    },
     /// The room has its maximum number of participants.
     #[error("room {room} is full ({max} participants)")]
     RoomFull {

@@ -47,7 +47,7 @@ pub use mixdown::{
 };
 pub use mixer::ParticipantChange;
 pub use player::ClipPlayer;
-pub use room::RoomSettings;
+pub use room::{RoomSettings, RoomSound};
 pub use snapshot::{ParticipantSnapshot, RoomSnapshot};
 pub use tutti_codec;
 pub use tutti_mix;

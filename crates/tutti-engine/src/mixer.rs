@@ -54,6 +54,21 @@ pub(crate) enum Command {
         room: RoomId,
         key: ParticipantKey,
     },
+    LeaveMany {
+        room: RoomId,
+        keys: Vec<ParticipantKey>,
+    },
+    Relate {
+        room: RoomId,
+        listener: ParticipantKey,
+        speaker: ParticipantKey,
+        hears: bool,
+        reply: Sender<Result<(), EngineError>>,
+    },
+    SetRoomSettings {
+        room: RoomId,
+        settings: Box<RoomSettings>,
+    },
     Update {
         room: RoomId,
         key: Option<ParticipantKey>,
@@ -267,6 +282,34 @@ impl MixerThread {
                     r.publish_snapshot();
                 }
                 self.forget(tokens, room, key);
+            }
+            Command::LeaveMany { room, keys } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.remove_many(&keys, ctx, LeaveReason::Kicked);
+                    r.publish_snapshot();
+                }
+                for key in keys {
+                    self.forget(tokens, room, key);
+                }
+            }
+            Command::Relate {
+                room,
+                listener,
+                speaker,
+                hears,
+                reply,
+            } => {
+                let result = match rooms.get_mut(&room) {
+                    Some(r) => r.relate(listener, speaker, hears),
+                    None => Err(EngineError::UnknownRoom(room)),
+                };
+                let _ = reply.send(result);
+            }
+            Command::SetRoomSettings { room, settings } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.set_settings(*settings);
+                    r.publish_snapshot();
+                }
             }
             Command::Update {
                 room,

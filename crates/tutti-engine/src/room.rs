@@ -7,28 +7,66 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use tutti_codec::{AudioEncoder, CodecKind};
 use tutti_mix::{
-    Frame, MixEvent, ParticipantId, ParticipantSettings, Room, RoomConfig, SourceId, SourceTarget,
-    ToneGenerator, ToneProgram,
+    AudioSource, Frame, MixEvent, ParticipantId, ParticipantSettings, Room, RoomConfig, SourceId,
+    SourceTarget, ToneGenerator, ToneProgram,
 };
 
 use crate::leg::CallLeg;
+use crate::player::{clip_duration, ClipPlayer};
 use crate::recorder::Recorder;
 use crate::snapshot::{ParticipantSnapshot, RoomSnapshot};
-use crate::{EngineEvent, LeaveReason, ParticipantKey, RoomId};
+use crate::{EngineError, EngineEvent, LeaveReason, ParticipantKey, RoomId};
 
-/// How a room behaves.
+/// How a room behaves. Given when the room is created;
+/// [`Engine::set_room_settings`](crate::Engine::set_room_settings) changes it while the room
+/// runs.
 #[derive(Clone, Debug, Default)]
 pub struct RoomSettings {
     /// Mixing parameters.
     pub mix: RoomConfig,
-    /// Most participants at once (0: no limit).
+    /// Most participants at once (0: no limit). Lowering it below the current number refuses
+    /// joins until enough leave; nobody is removed.
     pub max_participants: usize,
-    /// A locked room refuses joins.
+    /// A locked room refuses joins. Only read at creation: later the lock is changed with
+    /// [`Engine::set_locked`](crate::Engine::set_locked).
     pub locked: bool,
     /// Played to the room when someone joins.
-    pub entry_tone: Option<ToneProgram>,
-    /// Played to the room when someone leaves.
-    pub exit_tone: Option<ToneProgram>,
+    pub entry_sound: Option<RoomSound>,
+    /// Played to the room when someone leaves (once for several who leave together).
+    pub exit_sound: Option<RoomSound>,
+}
+
+/// A sound a room plays by itself: its entry and exit tones.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoomSound {
+    /// A tone string, parsed.
+    Tone(ToneProgram),
+    /// A decoded prompt, 48 kHz mono (see [`read_prompt`](crate::wav::read_prompt)), shared
+    /// by every play rather than copied.
+    Clip(Arc<[f32]>),
+}
+
+impl RoomSound {
+    /// How long the sound plays; `Duration::MAX` for a tone that repeats until stopped.
+    pub fn duration(&self) -> Duration {
+        match self {
+            Self::Tone(program) => program.duration().unwrap_or(Duration::MAX),
+            Self::Clip(samples) => clip_duration(samples.len()),
+        }
+    }
+
+    fn source(&self) -> Box<dyn AudioSource> {
+        match self {
+            Self::Tone(program) => Box::new(ToneGenerator::new(program.clone())),
+            Self::Clip(samples) => Box::new(ClipPlayer::new(samples.clone())),
+        }
+    }
+}
+
+impl From<ToneProgram> for RoomSound {
+    fn from(program: ToneProgram) -> Self {
+        Self::Tone(program)
+    }
 }
 
 const NO_MEMBER: u32 = u32::MAX;
@@ -142,9 +180,15 @@ impl EngineRoom {
         }
     }
 
-    fn play_tone(&mut self, tone: Option<ToneProgram>) {
-        if let Some(tone) = tone {
-            self.play(Box::new(ToneGenerator::new(tone)), None);
+    /// Plays the entry or exit sound, if any, to the whole room.
+    fn play_sound(&mut self, exit: bool) {
+        let sound = if exit {
+            &self.settings.exit_sound
+        } else {
+            &self.settings.entry_sound
+        };
+        if let Some(source) = sound.as_ref().map(RoomSound::source) {
+            self.play(source, None);
         }
     }
 
@@ -185,12 +229,73 @@ impl EngineRoom {
         if let Ok(mut snapshot) = self.snapshot.try_lock() {
             snapshot.participants.reserve(self.members.len());
         }
-        self.play_tone(self.settings.entry_tone.clone());
+        self.play_sound(false);
         Ok(())
+    }
+
+    /// Says whether the participant `listener` hears `speaker` (see
+    /// [`Room::set_hears`](tutti_mix::Room::set_hears)).
+    pub(crate) fn relate(
+        &mut self,
+        listener: ParticipantKey,
+        speaker: ParticipantKey,
+        hears: bool,
+    ) -> Result<(), EngineError> {
+        let id = |key| {
+            self.members
+                .iter()
+                .find(|m| m.key == key)
+                .map(|m| m.id)
+                .ok_or(EngineError::UnknownParticipant {
+                    room: self.id,
+                    participant: key,
+                })
+        };
+        let (listener, speaker) = (id(listener)?, id(speaker)?);
+        Ok(self.mix.set_hears(listener, speaker, hears)?)
+    }
+
+    /// Applies new settings; the lock stays as it is (it changes through `SetLocked`).
+    pub(crate) fn set_settings(&mut self, settings: RoomSettings) {
+        let locked = self.settings.locked;
+        self.mix.set_config(settings.mix);
+        self.settings = RoomSettings { locked, ..settings };
     }
 
     /// Removes a participant; returns its leg (its socket closes when dropped).
     pub(crate) fn remove(
+        &mut self,
+        key: ParticipantKey,
+        ctx: &mut TickContext<'_>,
+        reason: LeaveReason,
+    ) -> Option<Box<CallLeg>> {
+        let leg = self.remove_member(key, ctx, reason)?;
+        if reason != LeaveReason::RoomDestroyed && reason != LeaveReason::Shutdown {
+            self.play_sound(true);
+        }
+        Some(leg)
+    }
+
+    /// Removes several participants at once, with one exit tone for all of them; returns how
+    /// many were there.
+    pub(crate) fn remove_many(
+        &mut self,
+        keys: &[ParticipantKey],
+        ctx: &mut TickContext<'_>,
+        reason: LeaveReason,
+    ) -> usize {
+        let removed = keys
+            .iter()
+            .filter(|&&key| self.remove_member(key, ctx, reason).is_some())
+            .count();
+        if removed > 0 && reason != LeaveReason::RoomDestroyed && reason != LeaveReason::Shutdown {
+            self.play_sound(true);
+        }
+        removed
+    }
+
+    /// Takes a participant out of the room and emits its events, without the exit tone.
+    fn remove_member(
         &mut self,
         key: ParticipantKey,
         ctx: &mut TickContext<'_>,
@@ -221,9 +326,6 @@ impl EngineRoom {
                 reason,
             },
         );
-        if reason != LeaveReason::RoomDestroyed && reason != LeaveReason::Shutdown {
-            self.play_tone(self.settings.exit_tone.clone());
-        }
         Some(member.leg)
     }
 

@@ -2,156 +2,18 @@
 //! fast check; the GStreamer tests in tests/ use independent callers): who hears whom, mute,
 //! deaf, entry tones, latching against a stranger, DTMF, locking and RTP timeouts.
 
-use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use tutti_codec::g711;
 use tutti_engine::{
     Engine, EngineConfig, EngineEvent, JoinRequest, LeaveReason, ParticipantChange, RoomId,
     RoomSettings,
 };
 use tutti_mix::{ParticipantSettings, ToneProgram};
 use tutti_rtp::dtmf::TelephoneEvent;
-use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram, OutgoingRtp};
 
-struct Caller {
-    socket: UdpSocket,
-    server: std::net::SocketAddr,
-    hz: f64,
-    seq: u16,
-    ts: u32,
-    sent: u64,
-    heard: Vec<f32>,
-}
+mod common;
 
-impl Caller {
-    fn new(hz: f64) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        Self {
-            socket,
-            server: "127.0.0.1:9".parse().unwrap(),
-            hz,
-            seq: 1,
-            ts: 0,
-            sent: 0,
-            heard: Vec::new(),
-        }
-    }
-
-    fn offer(&self) -> String {
-        let port = self.socket.local_addr().unwrap().port();
-        format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
-    }
-
-    fn send_frame(&mut self) {
-        let mut payload = [0u8; 160];
-        for (i, b) in payload.iter_mut().enumerate() {
-            let t = (self.sent * 160 + i as u64) as f64 / 8000.0;
-            let s = if self.hz > 0.0 {
-                0.3 * (2.0 * std::f64::consts::PI * self.hz * t).sin()
-            } else {
-                0.0
-            };
-            *b = g711::linear_to_ulaw((s * 32767.0) as i16);
-        }
-        self.send(0, &payload);
-        self.ts = self.ts.wrapping_add(160);
-        self.sent += 1;
-    }
-
-    fn send(&mut self, payload_type: u8, payload: &[u8]) {
-        let mut buf = [0u8; 300];
-        let header = OutgoingRtp {
-            payload_type,
-            sequence: self.seq,
-            timestamp: self.ts,
-            ssrc: 0x5151 + self.hz as u32,
-            marker: false,
-        };
-        let len = write_rtp(&mut buf, &header, payload).unwrap();
-        self.socket.send_to(&buf[..len], self.server).unwrap();
-        self.seq = self.seq.wrapping_add(1);
-    }
-
-    fn drain(&mut self) {
-        let mut buf = [0u8; 1500];
-        while let Ok((len, _)) = self.socket.recv_from(&mut buf) {
-            if let Ok(Datagram::Rtp(packet)) = parse_datagram(&buf[..len], None) {
-                self.heard.extend(
-                    packet
-                        .payload
-                        .iter()
-                        .map(|&b| f32::from(g711::ulaw_to_linear(b)) / 32768.0),
-                );
-            }
-        }
-    }
-
-    /// Level of `hz` in the last `seconds` of what this caller heard (8 kHz).
-    fn level(&self, hz: f64, seconds: f64) -> f64 {
-        let n = (seconds * 8000.0) as usize;
-        let tail = &self.heard[self.heard.len().saturating_sub(n)..];
-        tutti_e2e::amplitude_at(tail, 8000, hz)
-    }
-}
-
-fn engine(ports: std::ops::RangeInclusive<u16>) -> Engine {
-    Engine::start(EngineConfig {
-        mixer_threads: 2,
-        ports,
-        ..Default::default()
-    })
-    .unwrap()
-}
-
-fn join(engine: &Engine, room: RoomId, caller: &mut Caller, settings: ParticipantSettings) -> u32 {
-    let joined = engine
-        .join(
-            room,
-            JoinRequest {
-                offer: caller.offer(),
-                settings,
-                latching: None,
-            },
-        )
-        .unwrap();
-    assert!(joined.answer.contains("m=audio"));
-    caller.server = format!("127.0.0.1:{}", joined.port).parse().unwrap();
-    joined.key
-}
-
-/// Runs the callers in real time for `seconds`.
-fn talk(callers: &mut [&mut Caller], seconds: f64) {
-    let start = Instant::now();
-    let frames = (seconds * 50.0) as u32;
-    for frame in 0..frames {
-        for caller in callers.iter_mut() {
-            caller.send_frame();
-            caller.drain();
-        }
-        let next = start + Duration::from_millis(u64::from(frame + 1) * 20);
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-    }
-}
-
-fn wait_for(engine: &Engine, what: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .expect("event did not come in time");
-        let event = engine
-            .events()
-            .recv_timeout(left)
-            .expect("event did not come in time");
-        if what(&event) {
-            return event;
-        }
-    }
-}
+use common::{engine, join, talk, wait_for, Caller};
 
 #[test]
 fn callers_hear_each_other_not_themselves_and_mute_deaf_work() {
@@ -206,7 +68,7 @@ fn an_entry_tone_is_heard_when_someone_joins() {
     let engine = engine(31_100..=31_199);
     let room = RoomId(2);
     let settings = RoomSettings {
-        entry_tone: Some(ToneProgram::parse("%(300,0,600)").unwrap()),
+        entry_sound: Some(ToneProgram::parse("%(300,0,600)").unwrap().into()),
         ..Default::default()
     };
     engine.create_room(room, settings).unwrap();
