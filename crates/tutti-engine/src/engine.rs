@@ -501,20 +501,31 @@ impl Engine {
         Ok(duration)
     }
 
-    /// Plays a WAV file (any rate and format) to the room or to one participant, and returns
-    /// the clip's duration so prompts can be sequenced. The file is decoded here, off the
+    /// Plays a prompt file to the room or to one participant, and returns the clip's duration
+    /// so prompts can be sequenced. WAV (any rate and sample format), Ogg Opus and Ogg Vorbis
+    /// are recognised by content (see [`wav::read_prompt`]). The file is decoded here, off the
     /// mixer thread.
+    pub fn play_file(
+        &self,
+        room: RoomId,
+        target: Option<ParticipantKey>,
+        path: &std::path::Path,
+    ) -> Result<Duration, EngineError> {
+        let samples = wav::read_prompt(path)?;
+        let player = ClipPlayer::new(samples);
+        let duration = player.duration();
+        self.play(room, target, Box::new(player))?;
+        Ok(duration)
+    }
+
+    /// The same as [`Engine::play_file`], under the name it had when prompts were WAV only.
     pub fn play_wav(
         &self,
         room: RoomId,
         target: Option<ParticipantKey>,
         path: &std::path::Path,
     ) -> Result<Duration, EngineError> {
-        let samples = wav::read_mono_48k(path)?;
-        let player = ClipPlayer::new(samples);
-        let duration = player.duration();
-        self.play(room, target, Box::new(player))?;
-        Ok(duration)
+        self.play_file(room, target, path)
     }
 
     /// Locks or unlocks a room: a locked room refuses joins.

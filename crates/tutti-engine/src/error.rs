@@ -24,6 +24,47 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// A prompt file could not be read.
+    #[error("{path}: {source}")]
+    ReadPrompt {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// An Ogg prompt file is damaged.
+    #[error("{path}: {source}")]
+    Ogg {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: ogg::OggReadError,
+    },
+    /// An Ogg Vorbis prompt file could not be decoded.
+    #[error("{path}: {source}")]
+    Vorbis {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: lewton::VorbisError,
+    },
+    /// A prompt file's audio could not be decoded or resampled.
+    #[error("{path}: {source}")]
+    PromptDecode {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: tutti_codec::CodecError,
+    },
+    /// A prompt file holds something tutti cannot play (an Ogg stream of another codec,
+    /// multichannel Opus).
+    #[error("{path}: {reason}")]
+    UnsupportedPrompt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A codec could not be built.
     #[error(transparent)]
     Codec(#[from] tutti_codec::CodecError),

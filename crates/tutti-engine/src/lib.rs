@@ -30,6 +30,7 @@ mod inbox;
 mod leg;
 pub mod mixdown;
 mod mixer;
+mod oggfile;
 mod player;
 mod receiver;
 mod recorder;

@@ -1,12 +1,30 @@
-//! WAV files in and out: any PCM or float WAV becomes 48 kHz mono f32; mixes are written as
-//! 48 kHz mono 16-bit PCM.
+//! Audio files in and out. Prompts ([`read_prompt`]) are WAV (any PCM or float format), Ogg
+//! Opus or Ogg Vorbis, told apart by their content and decoded to 48 kHz mono f32; mixes are
+//! written as 48 kHz mono 16-bit PCM WAV.
 
+use std::io::Read;
 use std::path::Path;
 
 use hound::{SampleFormat, WavReader, WavSpec, WavWriter};
 use tutti_mix::{I16_SCALE, SAMPLE_RATE};
 
 use crate::EngineError;
+
+/// Reads a prompt file as 48 kHz mono, whatever its format: Ogg Opus and Ogg Vorbis are
+/// recognised by their first bytes (whatever the file is called), anything else is read as
+/// WAV. Channels are averaged (libopus downmixes stereo Opus), other rates resampled; Opus
+/// pre-skip, end trimming and output gain are honoured.
+pub fn read_prompt(path: &Path) -> Result<Vec<f32>, EngineError> {
+    let mut magic = [0u8; 4];
+    let is_ogg = std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == crate::oggfile::OGG_MAGIC);
+    if is_ogg {
+        crate::oggfile::read_mono_48k(path)
+    } else {
+        read_mono_48k(path)
+    }
+}
 
 /// Reads a WAV file as 48 kHz mono: channels are averaged, other rates resampled.
 pub fn read_mono_48k(path: &Path) -> Result<Vec<f32>, EngineError> {

@@ -1,6 +1,6 @@
 //! The engine's control commands with callers on real UDP sockets: relations, bulk leave,
-//! room settings changed while the room runs, prompts that report their duration (and reach
-//! deaf listeners), recordings that stop by themselves.
+//! room settings changed while the room runs, prompts (WAV, Ogg Opus) that report their
+//! duration and reach deaf listeners.
 
 mod common;
 
@@ -227,4 +227,22 @@ fn prompts_report_their_duration_and_reach_deaf_listeners() {
         RoomSound::from(ToneProgram::parse("%(100,0,440)").unwrap()).duration(),
         Duration::from_millis(100)
     );
+}
+
+#[test]
+fn an_ogg_opus_prompt_plays_to_the_room_for_its_duration() {
+    let engine = engine(31_800..=31_849);
+    let room = RoomId(0x66);
+    engine.create_room(room, RoomSettings::default()).unwrap();
+    let mut a = Caller::new(0.0);
+    join(&engine, room, &mut a, ParticipantSettings::default());
+    talk(&mut [&mut a], 0.2);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tone-1000hz-mono.opus");
+    let duration = engine.play_file(room, None, &path).unwrap();
+    assert_eq!(duration, Duration::from_secs(1));
+    talk(&mut [&mut a], 0.6);
+    assert!(a.level(1000.0, 0.4) > 0.3, "the prompt's tone");
+    talk(&mut [&mut a], 0.8);
+    assert!(a.level(1000.0, 0.3) < OFF, "and silence after its second");
 }
