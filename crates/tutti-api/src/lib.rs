@@ -9,9 +9,12 @@
 
 mod kazoo;
 mod metrics;
+mod notifier;
+mod voipbin;
 pub mod webhooks;
 
 pub use metrics::ApiMetrics;
+pub use notifier::spawn_notifier;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi))
         .merge(kazoo::routes())
+        .merge(voipbin::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 struct Api {
     state: AppState,
+    media: Arc<MemoryMedia>,
 }
 
 struct Account {
@@ -29,13 +30,11 @@ struct Account {
 impl Api {
     fn new() -> Self {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
-        let service = Arc::new(ConferenceService::new(
-            store,
-            Arc::new(MemoryMedia::default()),
-            Duration::from_secs(3600),
-        ));
+        let media = Arc::new(MemoryMedia::default());
+        let service = ConferenceService::new(store, media.clone(), Duration::from_secs(3600));
         Api {
             state: AppState::new(service, "tutti@test"),
+            media,
         }
     }
 
@@ -516,6 +515,43 @@ async fn participants_join_and_are_acted_on() {
     assert_eq!(conference["data"]["_read_only"]["members"], 1);
     assert_eq!(conference["data"]["_read_only"]["admins"], 1);
 
+    // relate: the member stops hearing the moderator, then the moderator the member, then
+    // both hear each other again.
+    for relationship in ["deaf", "mute", "clear"] {
+        let (status, _) = api
+            .call(
+                Method::PUT,
+                &people,
+                t,
+                Some(json!({"data": {"action": "relate", "participant_id": member_id, "other_participant": moderator_id.to_string(), "relationship": relationship}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{relationship}");
+    }
+    let room = Uuid::parse_str(&id).unwrap();
+    let (m, o) = (member_id as u32, moderator_id as u32);
+    assert_eq!(
+        *api.media.relations.lock().unwrap(),
+        [
+            (room, m, o, false),
+            (room, o, m, false),
+            (room, m, o, true),
+            (room, o, m, true)
+        ]
+    );
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &people,
+            t,
+            Some(json!({"data": {"action": "relate", "participant_id": member_id, "other_participant": 999, "relationship": "deaf"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["data"]["cause"].clone()),
+        (StatusCode::NOT_FOUND, json!("999"))
+    );
+
     let (status, _) = api
         .call(
             Method::PUT,
@@ -530,7 +566,7 @@ async fn participants_join_and_are_acted_on() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // Errors: bad offer, unknown action, play without media, relate not offered.
+    // Errors: bad offer, unknown action, play without media, relate without arguments.
     let (status, body) = api
         .call(
             Method::PUT,
@@ -572,7 +608,7 @@ async fn participants_join_and_are_acted_on() {
             Some(json!({"data": {"action": "relate"}})),
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Locking refuses joins; deleting the conference ends the room.
     let (status, _) = api
@@ -610,6 +646,7 @@ async fn participants_join_and_are_acted_on() {
             id: Uuid::parse_str(&id).unwrap(),
             account_id: Uuid::nil(),
             document: json!({}),
+            state: Default::default(),
             revision: 0,
             created: 0,
             modified: 0,

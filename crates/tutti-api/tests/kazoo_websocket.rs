@@ -36,11 +36,11 @@ async fn nothing_within(socket: &mut Socket, wait: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_get_their_accounts_events_and_nothing_else() {
     let store = Arc::new(SqliteStore::in_memory().unwrap());
-    let service = Arc::new(ConferenceService::new(
+    let service = ConferenceService::new(
         store,
         Arc::new(common::MemoryMedia::default()),
         Duration::from_secs(3600),
-    ));
+    );
     let state = AppState::new(service.clone(), "tutti@test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

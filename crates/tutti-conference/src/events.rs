@@ -10,14 +10,40 @@ pub struct ConferenceEvent {
     pub account: Uuid,
     /// The conference.
     pub conference: Uuid,
-    /// `conference-create`, `conference-destroy`, `lock`, `unlock`, `add-member`,
-    /// `del-member`, `start-talking`, `stop-talking`, `mute-member`, `unmute-member`,
-    /// `deaf-member`, `undeaf-member`.
+    /// Kazoo's names — `conference-create`, `conference-destroy`, `lock`, `unlock`,
+    /// `add-member` (a call joined), `del-member` (a call left), `start-talking`,
+    /// `stop-talking`, `mute-member`, `unmute-member`, `deaf-member`, `undeaf-member` — and
+    /// the lifecycle's: `document-created`, `document-updated`, `document-deleted`,
+    /// `status-changed` (status, participants present or recording changed), `call-joining`,
+    /// `call-leaving`.
     pub name: &'static str,
     /// The participant's call, for participant events.
     pub call_id: Option<Uuid>,
     /// The participant, for participant events.
     pub participant_id: Option<u32>,
+}
+
+/// The event names Kazoo's websocket knows.
+pub const KAZOO_EVENTS: [&str; 12] = [
+    "conference-create",
+    "conference-destroy",
+    "lock",
+    "unlock",
+    "add-member",
+    "del-member",
+    "start-talking",
+    "stop-talking",
+    "mute-member",
+    "unmute-member",
+    "deaf-member",
+    "undeaf-member",
+];
+
+impl ConferenceEvent {
+    /// Whether Kazoo's websocket shows this event.
+    pub fn is_kazoo(&self) -> bool {
+        KAZOO_EVENTS.contains(&self.name)
+    }
 }
 
 /// What the media plane reports about a participant.

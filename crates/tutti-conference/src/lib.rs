@@ -7,20 +7,32 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod actions;
+mod calls;
 pub mod events;
+pub mod fields;
+pub mod lifecycle;
 mod live;
 mod media;
+mod recordings;
+mod schedule;
 pub mod schema;
 mod service;
 
 pub use events::{ConferenceEvent, MediaEvent, MediaEventKind};
+pub use lifecycle::{
+    Call, CallStatus, ConferenceState, ConferenceStatus, Recording, RecordingStatus,
+};
 pub use live::{
-    JoinRequest, Participant, ParticipantAction, Realtime, DEFAULT_ENTRY_TONE, DEFAULT_EXIT_TONE,
+    JoinRequest, Participant, ParticipantAction, Realtime, Relationship, DEFAULT_ENTRY_TONE,
+    DEFAULT_EXIT_TONE,
 };
 pub use media::{
     JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, ParticipantState,
     ParticipantUpdate, RoomSpec, RoomState,
 };
+pub use recordings::MAX_RECORDING_SECONDS;
+pub use schedule::{Attendance, ScheduleStatus, SCHEDULE_INTERVAL};
 
 pub use schema::{validate_conference, ValidationErrors};
 pub use service::{
@@ -68,13 +80,28 @@ mod tests {
         fn set_locked(&self, _: Uuid, _: bool) -> Result<(), MediaError> {
             Ok(())
         }
-        fn play(&self, _: Uuid, _: Option<u32>, _: &str) -> Result<(), MediaError> {
+        fn play(
+            &self,
+            _: Uuid,
+            _: Option<u32>,
+            _: &str,
+        ) -> Result<std::time::Duration, MediaError> {
+            Ok(std::time::Duration::ZERO)
+        }
+        fn update_room(&self, _: Uuid, _: &RoomSpec) -> Result<(), MediaError> {
+            Ok(())
+        }
+        fn relate(&self, _: Uuid, _: u32, _: u32, _: bool) -> Result<(), MediaError> {
             Ok(())
         }
         fn room_state(&self, _: Uuid) -> Option<RoomState> {
             None
         }
-        fn start_recording(&self, _: Uuid) -> Result<String, MediaError> {
+        fn start_recording(
+            &self,
+            _: Uuid,
+            _: Option<std::time::Duration>,
+        ) -> Result<String, MediaError> {
             Err(MediaError::Unavailable("no media in this test".into()))
         }
         fn stop_recording(&self, _: Uuid) -> Result<(), MediaError> {

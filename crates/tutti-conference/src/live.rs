@@ -2,13 +2,14 @@
 //! the actions shared by every face.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::fields::parse_time;
+use crate::lifecycle::{CallStatus, ConferenceStatus};
 use crate::media::{JoinSpec, MediaError, ParticipantState, ParticipantUpdate, RoomSpec};
-use crate::service::{Conference, ConferenceService, ServiceError};
+use crate::service::{now, Conference, ConferenceService, ServiceError};
 
 /// Kazoo's (and FreeSWITCH's) default entry tone.
 pub const DEFAULT_ENTRY_TONE: &str = "tone_stream://%(200,0,500,600,700)";
@@ -28,6 +29,9 @@ pub struct JoinRequest {
     pub caller_id_number: Option<String>,
     /// Overrides the server's latching default.
     pub latching: Option<bool>,
+    /// The PIN the caller entered, if the face takes one: a moderator PIN makes the caller a
+    /// moderator; a PIN that matches none of the conference's is refused.
+    pub pin: Option<String>,
 }
 
 /// What the control plane remembers of a participant beyond its media state.
@@ -41,6 +45,8 @@ pub(crate) struct ParticipantInfo {
     /// What the participant's role gives it once no moderator rule holds it back.
     pub(crate) speak: bool,
     pub(crate) hear: bool,
+    /// Past its pre-actions and heard in the room (until it starts leaving).
+    pub(crate) admitted: bool,
 }
 
 /// A participant as every face sees it.
@@ -92,10 +98,15 @@ pub enum ParticipantAction {
     Play(String),
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+/// How one participant relates to another (Kazoo's `relate` action).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relationship {
+    /// The participant does not hear the other.
+    Deaf,
+    /// The other does not hear the participant.
+    Mute,
+    /// Both hear each other again.
+    Clear,
 }
 
 fn waits_for_moderator(document: &Value) -> bool {
@@ -104,10 +115,12 @@ fn waits_for_moderator(document: &Value) -> bool {
         .any(|key| document.get(*key).and_then(Value::as_bool).unwrap_or(false))
 }
 
+/// The tone or media file a document asks for: `true` (or nothing) is the default tone, a
+/// string is a tone string or a media file, `false` is none.
 fn tone_setting(document: &Value, key: &str, default: &str) -> Option<String> {
     match document.get(key) {
         None | Some(Value::Bool(true)) => Some(default.to_owned()),
-        Some(Value::String(tone)) if tone.starts_with("tone_stream://") => Some(tone.clone()),
+        Some(Value::String(tone)) if !tone.is_empty() => Some(tone.clone()),
         _ => None,
     }
 }
@@ -120,7 +133,7 @@ fn role_flag(document: &Value, role: &str, key: &str, default: bool) -> bool {
         .unwrap_or(default)
 }
 
-fn room_spec(conference: &Conference) -> RoomSpec {
+pub(crate) fn room_spec(conference: &Conference) -> RoomSpec {
     let document = &conference.document;
     RoomSpec {
         max_participants: document
@@ -140,8 +153,9 @@ impl From<MediaError> for ServiceError {
 
 impl ConferenceService {
     /// Joins a caller to a conference: the room starts if it is not running, the caller gets
-    /// its role's join_muted/join_deaf and the document's energy level. Returns the participant
-    /// and the SDP answer.
+    /// its role's join_muted/join_deaf and the document's energy level. A conference with
+    /// `pre_actions` plays them to the caller first (the room neither hears it nor is heard
+    /// by it meanwhile). Returns the participant and the SDP answer.
     pub fn join(
         &self,
         account: Uuid,
@@ -149,26 +163,25 @@ impl ConferenceService {
         request: &JoinRequest,
     ) -> Result<(Participant, String), ServiceError> {
         let conference = self.conference(account, conference_id)?;
+        let moderator = self.admit_check(&conference, request)?;
         self.ensure_running(&conference)?;
         let media = self.media();
-        let role = if request.moderator {
-            "moderator"
-        } else {
-            "member"
-        };
+        let role = if moderator { "moderator" } else { "member" };
         let document = &conference.document;
-        let speak = !role_flag(document, role, "join_muted", !request.moderator);
+        let speak = !role_flag(document, role, "join_muted", !moderator);
         let hear = !role_flag(document, role, "join_deaf", false);
+        let pre_actions = actions_of(document, "pre_actions");
         // require_moderator / wait_for_moderator: members neither speak nor hear until a
-        // moderator is there.
-        let held = !request.moderator
-            && waits_for_moderator(document)
-            && !self.moderator_present(conference.id);
+        // moderator is there. Pre-actions hold everyone until they are done.
+        let held = !pre_actions.is_empty()
+            || (!moderator
+                && waits_for_moderator(document)
+                && !self.moderator_present(conference.id));
         let spec = JoinSpec {
             offer: request.offer.clone(),
             muted: !speak || held,
             deaf: !hear || held,
-            moderator: request.moderator,
+            moderator,
             energy_level: document
                 .get("profile")
                 .and_then(|p| p.get("energy-level"))
@@ -176,82 +189,331 @@ impl ConferenceService {
                 .unwrap_or(20.0) as f32,
             latching: request.latching,
         };
-        let releases = request.moderator
-            && waits_for_moderator(document)
-            && !self.moderator_present(conference.id);
         let joined = media.join(conference.id, &spec)?;
         let info = ParticipantInfo {
-            call_id: Uuid::new_v4(),
+            call_id: Uuid::now_v7(),
             joined: now(),
             caller_id_name: request.caller_id_name.clone(),
             caller_id_number: request.caller_id_number.clone(),
-            moderator: request.moderator,
+            moderator,
             speak,
             hear,
+            admitted: false,
         };
+        let first = self.participants_known(conference.id).is_empty();
         self.remember(conference.id, joined.participant_id, info.clone());
-        self.publish(
-            account,
-            conference.id,
-            "add-member",
-            Some((joined.participant_id, info.call_id)),
-        );
-        if releases {
-            self.hold_members(conference.id, false);
+        self.open_call(&conference, joined.participant_id, &info)?;
+        if first {
+            self.publish(account, conference.id, "status-changed", None);
+        }
+        let participant_id = joined.participant_id;
+        if pre_actions.is_empty() {
+            self.admit(&conference, participant_id);
+        } else if let Some(service) = self.shared() {
+            let conference = conference.clone();
+            crate::actions::spawn(move || {
+                if service.run_actions(&conference, participant_id, &pre_actions)
+                    == crate::actions::ScriptEnd::Completed
+                {
+                    service.admit(&conference, participant_id);
+                } else {
+                    service.remove(&conference, &[participant_id], false);
+                }
+            });
         }
         let state = ParticipantState {
-            participant_id: joined.participant_id,
+            participant_id,
             talking: false,
             mute_detect: false,
             current_energy: 0.0,
             energy_level: spec.energy_level,
             speak: !spec.muted,
             hear: !spec.deaf,
-            moderator: spec.moderator,
+            moderator,
         };
         Ok((participant(state, &info), joined.answer))
+    }
+
+    /// Whether a caller may join now; returns whether it joins as a moderator.
+    fn admit_check(
+        &self,
+        conference: &Conference,
+        request: &JoinRequest,
+    ) -> Result<bool, ServiceError> {
+        let status = conference.state.status;
+        if status.is_ending() {
+            return Err(ServiceError::Precondition(format!(
+                "the conference is {}: nobody may join",
+                status.as_str()
+            )));
+        }
+        let now = now();
+        if let Some(start) = conference.document.get("start_time").and_then(parse_time) {
+            if now < start {
+                return Err(ServiceError::NotAdmitted(format!(
+                    "the conference starts at {}",
+                    crate::fields::format_time(start)
+                )));
+            }
+        }
+        if let Some(end) = conference.document.get("end_time").and_then(parse_time) {
+            if now >= end {
+                return Err(ServiceError::NotAdmitted(format!(
+                    "the conference ended at {}",
+                    crate::fields::format_time(end)
+                )));
+            }
+        }
+        match request.pin.as_deref() {
+            None => Ok(request.moderator),
+            Some(pin) => match pin_role(conference, pin) {
+                Some(moderator) => Ok(moderator || request.moderator),
+                None => Err(ServiceError::NotAdmitted(
+                    "the PIN does not match this conference".into(),
+                )),
+            },
+        }
+    }
+
+    /// The live conference of the account whose PIN (the generated one, or a member or
+    /// moderator PIN of its document) is `pin`, and whether the PIN is a moderator's.
+    pub fn find_by_pin(
+        &self,
+        account: Uuid,
+        pin: &str,
+    ) -> Result<Option<(Conference, bool)>, ServiceError> {
+        Ok(self
+            .all_conferences(account)?
+            .into_iter()
+            .filter(|c| !c.state.status.is_ending())
+            .find_map(|c| pin_role(&c, pin).map(|moderator| (c, moderator))))
+    }
+
+    /// Lets a participant whose pre-actions are done into the room.
+    pub(crate) fn admit(&self, conference: &Conference, participant_id: u32) {
+        let known = self.participants_known(conference.id);
+        let Some(info) = known.get(&participant_id) else {
+            return;
+        };
+        let held = !info.moderator
+            && waits_for_moderator(&conference.document)
+            && !self.moderator_present(conference.id);
+        let releases = info.moderator
+            && waits_for_moderator(&conference.document)
+            && !self.moderator_present(conference.id);
+        let media = self.media();
+        let _ = media.update(
+            conference.id,
+            Some(participant_id),
+            ParticipantUpdate::Speak(info.speak && !held),
+            false,
+        );
+        let _ = media.update(
+            conference.id,
+            Some(participant_id),
+            ParticipantUpdate::Hear(info.hear && !held),
+            false,
+        );
+        let mut admitted = info.clone();
+        admitted.admitted = true;
+        self.remember(conference.id, participant_id, admitted);
+        if releases {
+            self.hold_members(conference.id, false);
+        }
+        self.set_call_status(conference.account_id, info.call_id, CallStatus::Joined);
     }
 
     fn moderator_present(&self, conference: Uuid) -> bool {
         self.participants_known(conference)
             .values()
-            .any(|p| p.moderator)
+            .any(|p| p.moderator && p.admitted)
     }
 
-    /// Holds every member silent and deaf (`hold`), or gives them back their role's settings.
+    /// Holds every admitted member silent and deaf (`hold`), or gives them back their role's
+    /// settings.
     fn hold_members(&self, conference: Uuid, hold: bool) {
-        // Every member's role settings come from the same document, so one room-wide update
-        // that spares moderators covers them all (one round trip to the mixer, not two per
-        // member).
         let known = self.participants_known(conference);
-        let Some(member) = known.values().find(|info| !info.moderator) else {
+        let members: Vec<(&u32, &ParticipantInfo)> =
+            known.iter().filter(|(_, info)| !info.moderator).collect();
+        let Some((_, member)) = members.first() else {
             return;
         };
         let media = self.media();
-        let _ = media.update(
-            conference,
-            None,
-            ParticipantUpdate::Speak(member.speak && !hold),
-            true,
-        );
-        let _ = media.update(
-            conference,
-            None,
-            ParticipantUpdate::Hear(member.hear && !hold),
-            true,
-        );
-    }
-
-    /// After a participant left: when the last moderator is gone from a room that waits for
-    /// moderators, the members are held again.
-    fn after_departure(&self, conference: Uuid, was_moderator: bool) {
-        if was_moderator && self.waits(conference) && !self.moderator_present(conference) {
-            self.hold_members(conference, true);
+        let speak = member.speak && !hold;
+        let hear = member.hear && !hold;
+        if members.iter().all(|(_, info)| info.admitted) {
+            // Every member's role settings come from the same document, so one room-wide
+            // update that spares moderators covers them all (one round trip to the mixer).
+            let _ = media.update(conference, None, ParticipantUpdate::Speak(speak), true);
+            let _ = media.update(conference, None, ParticipantUpdate::Hear(hear), true);
+        } else {
+            for (&id, _) in members.iter().filter(|(_, info)| info.admitted) {
+                let _ = media.update(conference, Some(id), ParticipantUpdate::Speak(speak), false);
+                let _ = media.update(conference, Some(id), ParticipantUpdate::Hear(hear), false);
+            }
         }
     }
 
-    /// Starts the conference's room if needed; announces `conference-create` the first time.
-    fn ensure_running(&self, conference: &Conference) -> Result<(), ServiceError> {
+    /// Removes participants: each call moves to `leaving`, hears the conference's
+    /// `post_actions` when `post` is set and there are some, then leaves the room.
+    pub(crate) fn remove(&self, conference: &Conference, participants: &[u32], post: bool) {
+        let known = self.participants_known(conference.id);
+        let leaving: Vec<u32> = participants
+            .iter()
+            .copied()
+            .filter(|id| known.contains_key(id))
+            .collect();
+        for id in &leaving {
+            if let Some(info) = known.get(id) {
+                let mut info = info.clone();
+                info.admitted = false;
+                self.remember(conference.id, *id, info.clone());
+                self.set_call_status(conference.account_id, info.call_id, CallStatus::Leaving);
+            }
+        }
+        let post_actions = actions_of(&conference.document, "post_actions");
+        let service = self.shared();
+        match service {
+            Some(service) if post && !post_actions.is_empty() => {
+                for id in leaving {
+                    let service = service.clone();
+                    let conference = conference.clone();
+                    let actions = post_actions.clone();
+                    crate::actions::spawn(move || {
+                        let media = service.media();
+                        let _ = media.update(
+                            conference.id,
+                            Some(id),
+                            ParticipantUpdate::Speak(false),
+                            false,
+                        );
+                        let _ = media.update(
+                            conference.id,
+                            Some(id),
+                            ParticipantUpdate::Hear(false),
+                            false,
+                        );
+                        service.run_actions(&conference, id, &actions);
+                        let _ = service.media().kick(conference.id, id);
+                        service.departed(conference.id, id);
+                    });
+                }
+            }
+            _ => {
+                let _ = self.media().kick_many(conference.id, &leaving);
+                for id in leaving {
+                    self.departed(conference.id, id);
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping after a participant is out of the room: its call is `leaved`, moderator
+    /// rules, `connect` partners and the conference's end follow.
+    pub(crate) fn departed(&self, conference_id: Uuid, participant_id: u32) {
+        let Some(info) = self
+            .participants_known(conference_id)
+            .get(&participant_id)
+            .cloned()
+        else {
+            return;
+        };
+        self.forget(conference_id, participant_id);
+        let Some(account) = self.running_account(conference_id) else {
+            return;
+        };
+        self.set_call_status(account, info.call_id, CallStatus::Leaved);
+        let Ok(conference) = self.conference(account, &conference_id.to_string()) else {
+            return;
+        };
+        if info.moderator && self.waits(conference_id) && !self.moderator_present(conference_id) {
+            self.hold_members(conference_id, true);
+        }
+        let remaining: Vec<u32> = self.participants_known(conference_id).into_keys().collect();
+        if conference.kind() == "connect" && remaining.len() == 1 {
+            // One side of a two-party connection left: the other goes too, and the conference
+            // ends.
+            if let Ok(conference) =
+                self.advance_status(account, conference_id, ConferenceStatus::Terminating)
+            {
+                self.unschedule(conference_id);
+                self.remove(&conference, &remaining, true);
+            }
+            return;
+        }
+        if remaining.is_empty() {
+            self.publish(account, conference_id, "status-changed", None);
+            if conference.state.status.is_ending() {
+                self.finish_termination(&conference);
+            }
+        }
+    }
+
+    /// Ends a conference (VoIPbin's DELETE, its `timeout`, FoneStorm's `end_time`): it becomes
+    /// `terminating`, everyone is removed (hearing the post-actions), and once the room is
+    /// empty it is `terminated`.
+    pub fn terminate(&self, account: Uuid, id: &str) -> Result<Conference, ServiceError> {
+        let conference = self.conference(account, id)?;
+        let conference =
+            self.advance_status(account, conference.id, ConferenceStatus::Terminating)?;
+        self.unschedule(conference.id);
+        let everyone: Vec<u32> = self.participants_known(conference.id).into_keys().collect();
+        if everyone.is_empty() {
+            self.finish_termination(&conference);
+        } else {
+            self.remove(&conference, &everyone, true);
+        }
+        self.conference(account, id)
+    }
+
+    /// The last step of ending: the room closes and the conference is `terminated`.
+    fn finish_termination(&self, conference: &Conference) {
+        self.close_room(conference);
+        let _ = self.advance_status(
+            conference.account_id,
+            conference.id,
+            ConferenceStatus::Terminated,
+        );
+    }
+
+    /// Ends a conference's room: anyone still in it leaves, a recording is finished.
+    pub(crate) fn close_room(&self, conference: &Conference) {
+        self.media().end_room(conference.id);
+        for (_, info) in self.take_participants(conference.id) {
+            self.set_call_status(conference.account_id, info.call_id, CallStatus::Leaved);
+        }
+        self.finish_active_recording(conference.account_id, conference.id);
+        if self.mark_stopped(conference.id) {
+            self.publish(
+                conference.account_id,
+                conference.id,
+                "conference-destroy",
+                None,
+            );
+        }
+    }
+
+    /// Ends every running room (the server is stopping): participants leave and are announced,
+    /// recordings are finished. Returns how many rooms ended.
+    pub fn end_all_rooms(&self) -> usize {
+        let running = self.running_conferences();
+        for (id, account) in &running {
+            if let Ok(conference) = self.conference(*account, &id.to_string()) {
+                self.close_room(&conference);
+            }
+        }
+        running.len()
+    }
+
+    /// Starts the conference's room if needed; announces `conference-create` the first time
+    /// and moves a new conference to `progressing`.
+    pub(crate) fn ensure_running(&self, conference: &Conference) -> Result<(), ServiceError> {
+        if conference.state.status.is_ending() {
+            return Err(ServiceError::Precondition(format!(
+                "the conference is {}",
+                conference.state.status.as_str()
+            )));
+        }
         self.media()
             .ensure_room(conference.id, &room_spec(conference))?;
         if self.mark_running(
@@ -266,7 +528,25 @@ impl ConferenceService {
                 None,
             );
         }
+        if conference.state.status == ConferenceStatus::Starting {
+            self.advance_status(
+                conference.account_id,
+                conference.id,
+                ConferenceStatus::Progressing,
+            )?;
+        }
         Ok(())
+    }
+
+    /// Applies a changed document to the conference's room if it runs.
+    pub(crate) fn apply_to_running_room(&self, conference: &Conference) {
+        if self.running_account(conference.id).is_some() {
+            let _ = self
+                .media()
+                .update_room(conference.id, &room_spec(conference));
+            let waits = waits_for_moderator(&conference.document);
+            self.mark_running(conference.id, conference.account_id, waits);
+        }
     }
 
     /// Turns a media-plane report into the event subscribers see.
@@ -282,13 +562,9 @@ impl ConferenceService {
             crate::events::MediaEventKind::StartTalking => "start-talking",
             crate::events::MediaEventKind::StopTalking => "stop-talking",
             crate::events::MediaEventKind::Left => {
-                let was_moderator = self
-                    .participants_known(event.conference)
-                    .get(&participant)
-                    .is_some_and(|p| p.moderator);
-                self.forget(event.conference, participant);
-                self.after_departure(event.conference, was_moderator);
-                "del-member"
+                self.set_call_status(account, call_id, CallStatus::Leaving);
+                self.departed(event.conference, participant);
+                return;
             }
         };
         self.publish(
@@ -308,20 +584,9 @@ impl ConferenceService {
         let participants: Vec<Participant> = state
             .participants
             .into_iter()
-            .map(|p| {
-                let info = known
-                    .get(&p.participant_id)
-                    .cloned()
-                    .unwrap_or(ParticipantInfo {
-                        call_id: Uuid::nil(),
-                        joined: now(),
-                        caller_id_name: None,
-                        caller_id_number: None,
-                        moderator: p.moderator,
-                        speak: p.speak,
-                        hear: p.hear,
-                    });
-                participant(p, &info)
+            .filter_map(|p| {
+                let info = known.get(&p.participant_id)?;
+                Some(participant(p, info))
             })
             .collect();
         Realtime {
@@ -357,12 +622,11 @@ impl ConferenceService {
         let media = self.media();
         match action {
             ParticipantAction::Kick => {
-                media.kick(conference.id, participant_id)?;
-                self.forget(conference.id, participant_id);
-                self.after_departure(conference.id, target.state.moderator);
+                self.remove(conference, &[participant_id], true);
+                return Ok(()); // the call's leaving/leaved announce it
             }
             ParticipantAction::Play(what) => {
-                media.play(conference.id, Some(participant_id), what)?
+                media.play(conference.id, Some(participant_id), what)?;
             }
             other => media.update(
                 conference.id,
@@ -393,15 +657,43 @@ impl ConferenceService {
         };
         match action {
             ParticipantAction::Kick => {
-                for p in &affected {
-                    media.kick(conference.id, p.state.participant_id)?;
-                    self.forget(conference.id, p.state.participant_id);
-                }
+                let ids: Vec<u32> = affected.iter().map(|p| p.state.participant_id).collect();
+                self.remove(conference, &ids, true);
+                return Ok(());
             }
-            ParticipantAction::Play(what) => media.play(conference.id, None, what)?,
+            ParticipantAction::Play(what) => {
+                media.play(conference.id, None, what)?;
+            }
             other => media.update(conference.id, None, update_for(other), true)?,
         }
         self.announce(conference, action, &affected);
+        Ok(())
+    }
+
+    /// Sets how `participant` and `other` hear each other (Kazoo's `relate`).
+    pub fn relate(
+        &self,
+        conference: &Conference,
+        participant: u32,
+        other: u32,
+        relationship: Relationship,
+    ) -> Result<(), ServiceError> {
+        self.participant(conference, participant)?;
+        self.participant(conference, other)?;
+        if participant == other {
+            return Err(ServiceError::BadRequest(
+                "a participant cannot be related to itself".into(),
+            ));
+        }
+        let media = self.media();
+        match relationship {
+            Relationship::Deaf => media.relate(conference.id, participant, other, false)?,
+            Relationship::Mute => media.relate(conference.id, other, participant, false)?,
+            Relationship::Clear => {
+                media.relate(conference.id, participant, other, true)?;
+                media.relate(conference.id, other, participant, true)?;
+            }
+        }
         Ok(())
     }
 
@@ -417,8 +709,7 @@ impl ConferenceService {
             ParticipantAction::Unmute => "unmute-member",
             ParticipantAction::Deaf => "deaf-member",
             ParticipantAction::Undeaf => "undeaf-member",
-            ParticipantAction::Kick => "del-member",
-            ParticipantAction::Play(_) => return,
+            ParticipantAction::Kick | ParticipantAction::Play(_) => return,
         };
         for p in participants {
             self.publish(
@@ -443,25 +734,40 @@ impl ConferenceService {
         Ok(())
     }
 
-    /// Starts (`true`) or stops recording a conference's mix; starting returns where it goes.
-    pub fn record(
-        &self,
-        conference: &Conference,
-        start: bool,
-    ) -> Result<Option<String>, ServiceError> {
-        if start {
-            self.ensure_running(conference)?;
-            Ok(Some(self.media().start_recording(conference.id)?))
-        } else {
-            self.media().stop_recording(conference.id)?;
-            Ok(None)
-        }
-    }
-
     /// Plays a tone string or media file to a running conference.
     pub fn play(&self, conference: &Conference, what: &str) -> Result<(), ServiceError> {
         self.ensure_running(conference)?;
-        Ok(self.media().play(conference.id, None, what)?)
+        self.media().play(conference.id, None, what)?;
+        Ok(())
+    }
+}
+
+/// The actions under `key` (`pre_actions`, `post_actions`) of a document.
+fn actions_of(document: &Value, key: &str) -> Vec<Value> {
+    document
+        .get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether `pin` opens `conference`: `Some(true)` for a moderator PIN, `Some(false)` for the
+/// generated PIN or a member PIN.
+fn pin_role(conference: &Conference, pin: &str) -> Option<bool> {
+    let in_role = |role: &str| {
+        conference
+            .document
+            .get(role)
+            .and_then(|r| r.get("pins"))
+            .and_then(Value::as_array)
+            .is_some_and(|pins| pins.iter().any(|p| p.as_str() == Some(pin)))
+    };
+    if in_role("moderator") {
+        Some(true)
+    } else if conference.state.pin.as_deref() == Some(pin) || in_role("member") {
+        Some(false)
+    } else {
+        None
     }
 }
 

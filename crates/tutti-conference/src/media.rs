@@ -1,6 +1,8 @@
 //! What the domain needs from the media plane, as a trait it owns: the server adapts the
 //! engine to it, and tests substitute their own.
 
+use std::time::Duration;
+
 use uuid::Uuid;
 
 /// Why the media plane refused something.
@@ -142,6 +144,26 @@ pub trait MediaPlane: Send + Sync {
     fn join(&self, room: Uuid, spec: &JoinSpec) -> Result<JoinedMedia, MediaError>;
     /// Removes a participant.
     fn kick(&self, room: Uuid, participant: u32) -> Result<(), MediaError>;
+    /// Removes several participants at once (one round trip where the plane can).
+    fn kick_many(&self, room: Uuid, participants: &[u32]) -> Result<(), MediaError> {
+        participants
+            .iter()
+            .try_for_each(|&participant| match self.kick(room, participant) {
+                Err(MediaError::NoParticipant(_)) => Ok(()),
+                other => other,
+            })
+    }
+    /// Applies a changed document to a running room (limits, tones).
+    fn update_room(&self, room: Uuid, spec: &RoomSpec) -> Result<(), MediaError>;
+    /// Whether `listener` hears `speaker` (both in `room`): `false` leaves the speaker out of
+    /// what the listener hears, `true` restores it.
+    fn relate(
+        &self,
+        room: Uuid,
+        listener: u32,
+        speaker: u32,
+        hears: bool,
+    ) -> Result<(), MediaError>;
     /// Changes one participant, or everyone (optionally sparing moderators).
     fn update(
         &self,
@@ -152,12 +174,42 @@ pub trait MediaPlane: Send + Sync {
     ) -> Result<(), MediaError>;
     /// Locks or unlocks the room.
     fn set_locked(&self, room: Uuid, locked: bool) -> Result<(), MediaError>;
-    /// Plays a tone string or media file to the room or one participant.
-    fn play(&self, room: Uuid, participant: Option<u32>, media: &str) -> Result<(), MediaError>;
+    /// Plays a tone string, media file or URL (WAV or Ogg) to the room or one participant;
+    /// returns how long it plays.
+    fn play(
+        &self,
+        room: Uuid,
+        participant: Option<u32>,
+        media: &str,
+    ) -> Result<Duration, MediaError>;
+    /// Whether [`MediaPlane::speak`] has a speech engine to use.
+    fn can_speak(&self) -> bool {
+        false
+    }
+    /// Speaks `text` (text to speech) to the room or one participant, in `language` (e.g.
+    /// `en-US`) with a `gender` voice (`male`, `female`, `neutral`); returns how long it plays.
+    fn speak(
+        &self,
+        room: Uuid,
+        participant: Option<u32>,
+        text: &str,
+        language: &str,
+        gender: &str,
+    ) -> Result<Duration, MediaError> {
+        let _ = (room, participant, text, language, gender);
+        Err(MediaError::Media(
+            "no speech engine (espeak-ng) is installed".into(),
+        ))
+    }
     /// The room's realtime state, `None` when it is not running.
     fn room_state(&self, room: Uuid) -> Option<RoomState>;
-    /// Starts recording the room's mix; returns where the recording goes.
-    fn start_recording(&self, room: Uuid) -> Result<String, MediaError>;
+    /// Starts recording the room's mix into a WAV file, for at most `max_duration` when given;
+    /// returns the file's path.
+    fn start_recording(
+        &self,
+        room: Uuid,
+        max_duration: Option<Duration>,
+    ) -> Result<String, MediaError>;
     /// Stops the room's recording (closing its file).
     fn stop_recording(&self, room: Uuid) -> Result<(), MediaError>;
     /// Counters for monitoring.

@@ -194,12 +194,16 @@ pub fn validate_conference(
                 check_string(&mut errors, &[key.as_str()], value, None, None)
             }
             "profile" => check_profile(&mut errors, value),
-            _ => {}
+            other => {
+                crate::fields::check_field(&mut errors, other, value, media);
+            }
         }
     }
+    crate::fields::check_schedule(&mut errors, document);
     if !errors.is_empty() {
         return Err(errors);
     }
+    crate::fields::normalize_times(&mut out);
     // Defaults (Kazoo's schema).
     out.entry("conference_numbers").or_insert_with(|| json!([]));
     out.entry("play_name").or_insert(json!(false));

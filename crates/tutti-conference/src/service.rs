@@ -1,6 +1,6 @@
 //! The conference service: the rules every API face shares, applied to the store.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use tutti_store::{AccountRecord, ConferenceRecord, Store, StoreError};
 use uuid::Uuid;
 
+use crate::lifecycle::{ConferenceState, ConferenceStatus};
 use crate::schema::{conference_numbers, validate_conference, ValidationErrors};
 use crate::MediaPlane;
 
@@ -33,6 +34,16 @@ pub enum ServiceError {
     /// An action no face knows.
     #[error("unknown action {0:?}")]
     UnknownAction(String),
+    /// The conference is not in a state that allows this (ending, not running, already
+    /// recording); the text says why.
+    #[error("{0}")]
+    Precondition(String),
+    /// A caller is not admitted (outside the schedule, wrong PIN); the text says why.
+    #[error("{0}")]
+    NotAdmitted(String),
+    /// A request the face passed on is malformed; the text says what is wrong.
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 impl From<StoreError> for ServiceError {
@@ -81,6 +92,8 @@ pub struct Conference {
     pub account_id: Uuid,
     /// The validated document, defaults included.
     pub document: Value,
+    /// What the server keeps beside the document: status, PIN, recordings.
+    pub state: ConferenceState,
     /// Revision (1 on creation).
     pub revision: u64,
     /// Creation time, Unix seconds.
@@ -89,12 +102,37 @@ pub struct Conference {
     pub modified: i64,
 }
 
+impl Conference {
+    fn record(&self) -> ConferenceRecord {
+        ConferenceRecord {
+            account_id: self.account_id,
+            id: self.id,
+            document: self.document.clone(),
+            state: serde_json::to_value(&self.state).unwrap_or_else(|_| serde_json::json!({})),
+            revision: self.revision,
+            created: self.created,
+            modified: self.modified,
+        }
+    }
+
+    /// A string field of the document.
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.document.get(key).and_then(Value::as_str)
+    }
+
+    /// The conference's type: `conference` or `connect`.
+    pub fn kind(&self) -> &str {
+        self.text("type").unwrap_or("conference")
+    }
+}
+
 impl From<ConferenceRecord> for Conference {
     fn from(r: ConferenceRecord) -> Self {
         Self {
             id: r.id,
             account_id: r.account_id,
             document: r.document,
+            state: serde_json::from_value(r.state).unwrap_or_default(),
             revision: r.revision,
             created: r.created,
             modified: r.modified,
@@ -109,6 +147,8 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 
 /// The shared conference rules.
 pub struct ConferenceService {
+    /// Itself, for work that outlives a call (prompts, timers).
+    this: Weak<ConferenceService>,
     store: Arc<dyn Store>,
     media: Arc<dyn MediaPlane>,
     token_lifetime: Duration,
@@ -117,6 +157,11 @@ pub struct ConferenceService {
     /// Running conferences: their accounts, and whether members wait for a moderator.
     running: std::sync::Mutex<std::collections::HashMap<Uuid, (Uuid, bool)>>,
     events: tokio::sync::broadcast::Sender<crate::events::ConferenceEvent>,
+    /// When conferences end by themselves (VoIPbin `timeout`, FoneStorm `end_time`): conference →
+    /// (account, Unix seconds).
+    pub(crate) deadlines: std::sync::Mutex<std::collections::HashMap<Uuid, (Uuid, i64)>>,
+    /// Serialises PIN allocation so two new conferences never draw the same PIN.
+    pin_lock: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ConferenceService {
@@ -125,10 +170,17 @@ impl std::fmt::Debug for ConferenceService {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Unix microseconds now.
+pub(crate) fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// SHA-256, hex: how keys and tokens are stored and looked up. Looking a secret up by its
@@ -151,15 +203,27 @@ impl ConferenceService {
         store: Arc<dyn Store>,
         media: Arc<dyn MediaPlane>,
         token_lifetime: Duration,
-    ) -> Self {
-        Self {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
+            this: this.clone(),
             store,
             media,
             token_lifetime,
             participants: std::sync::Mutex::default(),
             running: std::sync::Mutex::default(),
             events: tokio::sync::broadcast::channel(crate::events::EVENT_BACKLOG).0,
-        }
+            deadlines: std::sync::Mutex::default(),
+            pin_lock: std::sync::Mutex::default(),
+        })
+    }
+
+    /// The service itself, shared, for work that outlives a call.
+    pub(crate) fn shared(&self) -> Option<Arc<Self>> {
+        self.this.upgrade()
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     /// A new subscription to every conference event (filter by account before showing any).
@@ -198,6 +262,14 @@ impl ConferenceService {
                     .is_none()
             })
             .unwrap_or(false)
+    }
+
+    /// Every running conference and its account.
+    pub(crate) fn running_conferences(&self) -> Vec<(Uuid, Uuid)> {
+        self.running
+            .lock()
+            .map(|r| r.iter().map(|(id, (account, _))| (*id, *account)).collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn running_account(&self, conference: Uuid) -> Option<Uuid> {
@@ -253,6 +325,23 @@ impl ConferenceService {
         }
     }
 
+    /// Forgets every participant of a conference; returns who they were.
+    pub(crate) fn take_participants(&self, conference: Uuid) -> crate::live::Known {
+        self.participants
+            .lock()
+            .ok()
+            .and_then(|mut known| known.remove(&conference))
+            .unwrap_or_default()
+    }
+
+    /// Records that a conference's room stopped; true when it was running.
+    pub(crate) fn mark_stopped(&self, conference: Uuid) -> bool {
+        self.running
+            .lock()
+            .map(|mut r| r.remove(&conference).is_some())
+            .unwrap_or(false)
+    }
+
     pub(crate) fn participants_known(&self, conference: Uuid) -> crate::live::Known {
         self.participants
             .lock()
@@ -270,18 +359,29 @@ impl ConferenceService {
             name: name.to_owned(),
             api_key_hash: digest(&api_key),
             created: now(),
+            webhook_url: None,
+            webhook_secret: None,
         })?;
         Ok(NewAccount { id, api_key })
     }
 
     /// Exchanges an API key for a token.
     pub fn authenticate(&self, api_key: &str) -> Result<Session, ServiceError> {
+        self.authenticate_for(api_key, self.token_lifetime)
+    }
+
+    /// Exchanges an API key for a token that lives `lifetime` (FoneStorm's `expires`).
+    pub fn authenticate_for(
+        &self,
+        api_key: &str,
+        lifetime: Duration,
+    ) -> Result<Session, ServiceError> {
         let account = self
             .store
             .account_by_key_hash(&digest(api_key))?
             .ok_or(ServiceError::InvalidCredentials)?;
         let token = secret();
-        let expires = now() + self.token_lifetime.as_secs() as i64;
+        let expires = now() + lifetime.as_secs() as i64;
         self.store
             .insert_token(&digest(&token), account.id, expires)?;
         Ok(Session {
@@ -307,17 +407,47 @@ impl ConferenceService {
         let document =
             validate_conference(document, self.media.as_ref()).map_err(ServiceError::Validation)?;
         let created = now();
-        let record = ConferenceRecord {
+        let _pins = self.pin_lock.lock().map_err(|_| StoreError::Unavailable)?;
+        let conference = Conference {
             account_id: account,
             id: Uuid::now_v7(),
             document,
+            state: ConferenceState {
+                pin: Some(self.unused_pin(account)?),
+                ..ConferenceState::default()
+            },
             revision: 1,
             created,
             modified: created,
         };
-        self.store
-            .insert_conference(&record, &conference_numbers(&record.document))?;
-        Ok(record.into())
+        self.store.insert_conference(
+            &conference.record(),
+            &conference_numbers(&conference.document),
+        )?;
+        self.schedule(&conference);
+        self.publish(account, conference.id, "document-created", None);
+        Ok(conference)
+    }
+
+    /// A 6-digit PIN no live conference of the account uses.
+    fn unused_pin(&self, account: Uuid) -> Result<String, ServiceError> {
+        let taken: std::collections::HashSet<String> = self
+            .all_conferences(account)?
+            .into_iter()
+            .filter(|c| !c.state.status.is_ending())
+            .filter_map(|c| c.state.pin)
+            .collect();
+        loop {
+            let random = u32::from_le_bytes(
+                Uuid::new_v4().as_bytes()[..4]
+                    .try_into()
+                    .unwrap_or_default(),
+            );
+            let pin = format!("{:06}", random % 1_000_000);
+            if !taken.contains(&pin) {
+                return Ok(pin);
+            }
+        }
     }
 
     /// One conference of the account.
@@ -373,17 +503,114 @@ impl ConferenceService {
             validate_conference(document, self.media.as_ref()).map_err(ServiceError::Validation)?;
         current.revision += 1;
         current.modified = now();
-        let record = ConferenceRecord {
-            account_id: current.account_id,
-            id: current.id,
-            document: current.document.clone(),
-            revision: current.revision,
-            created: current.created,
-            modified: current.modified,
-        };
         self.store
-            .update_conference(&record, &conference_numbers(&record.document))?;
+            .update_conference(&current.record(), &conference_numbers(&current.document))?;
+        self.schedule(&current);
+        self.apply_to_running_room(&current);
+        self.publish(current.account_id, current.id, "document-updated", None);
         Ok(current)
+    }
+
+    /// Changes a conference's state with `change` (re-read and retried when another change
+    /// got there first); `change` returns false to leave it as it was. Returns the conference
+    /// as stored afterwards and whether it changed.
+    pub(crate) fn update_state(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        mut change: impl FnMut(&mut ConferenceState) -> bool,
+    ) -> Result<(Conference, bool), ServiceError> {
+        loop {
+            let mut current = self.conference(account, &id.to_string())?;
+            if !change(&mut current.state) {
+                return Ok((current, false));
+            }
+            current.revision += 1;
+            current.modified = now();
+            match self
+                .store
+                .update_conference(&current.record(), &conference_numbers(&current.document))
+            {
+                Ok(()) => return Ok((current, true)),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+
+    /// Moves a conference's status forward; publishes `status-changed` when it moved.
+    pub(crate) fn advance_status(
+        &self,
+        account: Uuid,
+        id: Uuid,
+        to: ConferenceStatus,
+    ) -> Result<Conference, ServiceError> {
+        let at = now();
+        let (conference, moved) = self.update_state(account, id, |state| state.advance(to, at))?;
+        if moved {
+            self.publish(account, id, "status-changed", None);
+        }
+        Ok(conference)
+    }
+
+    /// The account's webhook URL and signing secret, if it has a webhook.
+    pub fn webhook(&self, account: Uuid) -> Result<Option<(String, String)>, ServiceError> {
+        let record = self
+            .store
+            .account(account)?
+            .ok_or(ServiceError::InvalidCredentials)?;
+        Ok(record
+            .webhook_url
+            .map(|url| (url, record.webhook_secret.unwrap_or_default())))
+    }
+
+    /// Sets (or with `None` removes) the account's webhook URL; returns the secret its
+    /// deliveries are signed with (kept when the account already had one).
+    pub fn set_webhook(
+        &self,
+        account: Uuid,
+        url: Option<&str>,
+    ) -> Result<Option<String>, ServiceError> {
+        if let Some(url) = url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ServiceError::BadRequest(format!(
+                    "the webhook URL {url:?} is not an http:// or https:// URL"
+                )));
+            }
+        }
+        let secret = match (url, self.webhook(account)?) {
+            (None, _) => None,
+            (Some(_), Some((_, secret))) if !secret.is_empty() => Some(secret),
+            (Some(_), _) => Some(secret()),
+        };
+        self.store.set_webhook(account, url, secret.as_deref())?;
+        Ok(secret)
+    }
+
+    /// An account's name and creation time.
+    pub fn account(&self, account: Uuid) -> Result<AccountRecord, ServiceError> {
+        self.store
+            .account(account)?
+            .ok_or(ServiceError::InvalidCredentials)
+    }
+
+    /// A page of the account's conferences, newest first, after `before` (exclusive), and
+    /// the token of the next page.
+    pub fn list_conferences_newest(
+        &self,
+        account: Uuid,
+        before: Option<&str>,
+        page_size: usize,
+    ) -> Result<(Vec<Conference>, Option<Uuid>), ServiceError> {
+        let before = parse_page_token(before)?;
+        let size = page_size.clamp(1, MAX_PAGE_SIZE);
+        let mut rows = self
+            .store
+            .list_conferences_newest(account, before, size + 1)?;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next = more.then(|| rows.last().map(|r| r.id)).flatten();
+        Ok((rows.into_iter().map(Conference::from).collect(), next))
     }
 
     /// Replaces a conference's document.
@@ -416,27 +643,22 @@ impl ConferenceService {
         if !self.store.delete_conference(account, current.id)? {
             return Err(ServiceError::NotFound(id.to_owned()));
         }
-        self.media.end_room(current.id);
-        for (participant, info) in self.participants_known(current.id) {
-            self.publish(
-                account,
-                current.id,
-                "del-member",
-                Some((participant, info.call_id)),
-            );
-        }
-        if let Ok(mut known) = self.participants.lock() {
-            known.remove(&current.id);
-        }
-        if self
-            .running
-            .lock()
-            .map(|mut r| r.remove(&current.id).is_some())
-            .unwrap_or(false)
-        {
-            self.publish(account, current.id, "conference-destroy", None);
-        }
+        self.unschedule(current.id);
+        self.close_room(&current);
+        self.publish(account, current.id, "document-deleted", None);
         Ok(current)
+    }
+}
+
+/// A page token (the id of the last row of the previous page) as an id.
+pub(crate) fn parse_page_token(token: Option<&str>) -> Result<Option<Uuid>, ServiceError> {
+    match token.filter(|t| !t.is_empty()) {
+        Some(token) => Uuid::parse_str(token).map(Some).map_err(|_| {
+            ServiceError::BadRequest(format!(
+                "the page token {token:?} is not one this server gave out"
+            ))
+        }),
+        None => Ok(None),
     }
 }
 
@@ -466,7 +688,7 @@ mod tests {
     use serde_json::json;
     use tutti_store::SqliteStore;
 
-    fn service() -> ConferenceService {
+    fn service() -> Arc<ConferenceService> {
         ConferenceService::new(
             Arc::new(SqliteStore::in_memory().unwrap()),
             Arc::new(crate::tests::FakeMedia),

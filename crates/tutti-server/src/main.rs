@@ -3,6 +3,7 @@
 mod config;
 mod media;
 mod mixdown;
+mod prompts;
 mod serve;
 
 use std::net::SocketAddr;

@@ -1,8 +1,7 @@
 //! The media engine adapted to the conference service's `MediaPlane`.
 
-use std::path::Path;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use tutti_conference::{
     ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaEvent, MediaEventKind, MediaMetrics,
@@ -11,6 +10,7 @@ use tutti_conference::{
 use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
 use tutti_engine::{
     Engine, EngineError, EngineEvent, JoinRequest, ParticipantChange, RoomId, RoomSettings,
+    RoomSound,
 };
 use uuid::Uuid;
 
@@ -20,6 +20,8 @@ pub struct EngineMedia {
     pub engine: Option<Engine>,
     /// Where recordings are written, one folder per conference.
     pub recordings: std::path::PathBuf,
+    /// Fetched prompt files and text to speech.
+    pub prompts: crate::prompts::Prompts,
 }
 
 fn room(id: Uuid) -> RoomId {
@@ -38,8 +40,15 @@ fn media_error(error: EngineError) -> MediaError {
         EngineError::RoomFull { max, .. } => MediaError::Full(max),
         EngineError::RoomLocked(_) => MediaError::Locked,
         EngineError::Tone(e) => MediaError::Media(e.to_string()),
-        EngineError::Wav { .. } | EngineError::UnsupportedWav { .. } => {
-            MediaError::Media(error.to_string())
+        EngineError::Wav { .. }
+        | EngineError::UnsupportedWav { .. }
+        | EngineError::ReadPrompt { .. }
+        | EngineError::Ogg { .. }
+        | EngineError::Vorbis { .. }
+        | EngineError::PromptDecode { .. }
+        | EngineError::UnsupportedPrompt { .. } => MediaError::Media(error.to_string()),
+        EngineError::UnknownParticipant { participant, .. } => {
+            MediaError::NoParticipant(participant)
         }
         other => MediaError::Unavailable(other.to_string()),
     }
@@ -51,6 +60,34 @@ impl EngineMedia {
             .as_ref()
             .ok_or_else(|| MediaError::Unavailable("no media engine in this process".into()))
     }
+
+    /// A room's settings from its spec: entry and exit tones are tone strings or media files
+    /// (a file that cannot be read plays nothing, and says so in the log).
+    fn room_settings(&self, spec: &RoomSpec) -> RoomSettings {
+        let sound = |which: &str, media: &Option<String>| {
+            let media = media.as_deref()?;
+            if media.starts_with("tone_stream://") {
+                return ToneProgram::parse(media).ok().map(RoomSound::Tone);
+            }
+            match self
+                .prompts
+                .local_file(media)
+                .and_then(|path| tutti_engine::wav::read_prompt(&path).map_err(media_error))
+            {
+                Ok(samples) => Some(RoomSound::Clip(samples.into())),
+                Err(error) => {
+                    tracing::warn!(%error, media, "the {which} tone cannot be played");
+                    None
+                }
+            }
+        };
+        RoomSettings {
+            max_participants: spec.max_participants,
+            entry_sound: sound("entry", &spec.entry_tone),
+            exit_sound: sound("exit", &spec.exit_tone),
+            ..RoomSettings::default()
+        }
+    }
 }
 
 impl MediaPlane for EngineMedia {
@@ -60,14 +97,7 @@ impl MediaPlane for EngineMedia {
 
     fn ensure_room(&self, id: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
         let engine = self.engine()?;
-        let tone = |t: &Option<String>| t.as_deref().and_then(|t| ToneProgram::parse(t).ok());
-        let settings = RoomSettings {
-            max_participants: spec.max_participants,
-            entry_tone: tone(&spec.entry_tone),
-            exit_tone: tone(&spec.exit_tone),
-            ..RoomSettings::default()
-        };
-        match engine.create_room(room(id), settings) {
+        match engine.create_room(room(id), self.room_settings(spec)) {
             Ok(()) | Err(EngineError::RoomExists(_)) => Ok(()),
             Err(e) => Err(media_error(e)),
         }
@@ -110,6 +140,46 @@ impl MediaPlane for EngineMedia {
             .map_err(media_error)
     }
 
+    fn kick_many(&self, id: Uuid, participants: &[u32]) -> Result<(), MediaError> {
+        self.engine()?
+            .leave_many(room(id), participants)
+            .map_err(media_error)
+    }
+
+    fn update_room(&self, id: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
+        self.engine()?
+            .set_room_settings(room(id), self.room_settings(spec))
+            .map_err(media_error)
+    }
+
+    fn relate(&self, id: Uuid, listener: u32, speaker: u32, hears: bool) -> Result<(), MediaError> {
+        self.engine()?
+            .relate(room(id), listener, speaker, hears)
+            .map_err(media_error)
+    }
+
+    fn can_speak(&self) -> bool {
+        self.prompts.can_speak()
+    }
+
+    fn speak(
+        &self,
+        id: Uuid,
+        participant: Option<u32>,
+        text: &str,
+        language: &str,
+        gender: &str,
+    ) -> Result<Duration, MediaError> {
+        let path = self.prompts.speak(text, language, gender)?;
+        let played = self.engine().and_then(|engine| {
+            engine
+                .play_wav(room(id), participant, &path)
+                .map_err(media_error)
+        });
+        let _ = std::fs::remove_file(&path);
+        played
+    }
+
     fn update(
         &self,
         id: Uuid,
@@ -135,13 +205,18 @@ impl MediaPlane for EngineMedia {
             .map_err(media_error)
     }
 
-    fn play(&self, id: Uuid, participant: Option<u32>, media: &str) -> Result<(), MediaError> {
+    fn play(
+        &self,
+        id: Uuid,
+        participant: Option<u32>,
+        media: &str,
+    ) -> Result<Duration, MediaError> {
         let engine = self.engine()?;
         if media.starts_with("tone_stream://") {
             engine.play_tone(room(id), participant, media)
         } else {
-            let path = media.strip_prefix("file://").unwrap_or(media);
-            engine.play_wav(room(id), participant, Path::new(path))
+            let path = self.prompts.local_file(media)?;
+            engine.play_wav(room(id), participant, &path)
         }
         .map_err(media_error)
     }
@@ -181,7 +256,7 @@ impl MediaPlane for EngineMedia {
         }
     }
 
-    fn start_recording(&self, id: Uuid) -> Result<String, MediaError> {
+    fn start_recording(&self, id: Uuid, max: Option<Duration>) -> Result<String, MediaError> {
         let folder = self.recordings.join(id.simple().to_string());
         std::fs::create_dir_all(&folder)
             .map_err(|e| MediaError::Unavailable(format!("{}: {e}", folder.display())))?;
@@ -190,7 +265,7 @@ impl MediaPlane for EngineMedia {
             .map_or(0, |d| d.as_millis());
         let path = folder.join(format!("{stamp}.wav"));
         self.engine()?
-            .start_recording(room(id), path.clone(), None)
+            .start_recording(room(id), path.clone(), max)
             .map_err(media_error)?;
         Ok(path.display().to_string())
     }

@@ -13,17 +13,23 @@ use tutti_store::SqliteStore;
 use crate::config::Config;
 use crate::media::EngineMedia;
 
-/// Recordings live beside the database, in `recordings/`.
-fn recordings_folder(config: &Config) -> std::path::PathBuf {
+/// A folder beside the database: `recordings/`, `prompts/`.
+fn data_folder(config: &Config, name: &str) -> std::path::PathBuf {
     config
         .storage
         .path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(
-            || std::path::PathBuf::from("recordings"),
-            |p| p.join("recordings"),
-        )
+        .map_or_else(|| std::path::PathBuf::from(name), |p| p.join(name))
+}
+
+/// The media plane for `engine` (none for account administration).
+fn media_plane(config: &Config, engine: Option<Engine>) -> Arc<EngineMedia> {
+    Arc::new(EngineMedia {
+        engine,
+        recordings: data_folder(config, "recordings"),
+        prompts: crate::prompts::Prompts::new(data_folder(config, "prompts")),
+    })
 }
 
 fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
@@ -74,17 +80,15 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     })
     .context("starting the media engine")?;
     let engine_events = engine.events().clone();
-    let media_plane = Arc::new(EngineMedia {
-        engine: Some(engine),
-        recordings: recordings_folder(&config),
-    });
-    let service = Arc::new(ConferenceService::new(
+    let media_plane = media_plane(&config, Some(engine));
+    let service = ConferenceService::new(
         store,
         media_plane.clone(),
         Duration::from_secs(config.auth.token_lifetime_seconds),
-    ));
+    );
+    service.restore().context("restoring conference state")?;
     crate::media::pump_events(engine_events, service.clone()).context("starting the event pump")?;
-    let state = AppState::new(service, config.http.node.clone());
+    let state = AppState::new(service.clone(), config.http.node.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,7 +99,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", config.http.listen))?;
         tracing::info!(address = %listener.local_addr()?, "tutti is serving");
-        tutti_api::serve(listener, state, shutdown_signal())
+        service.spawn_scheduler();
+        let webhooks = tutti_api::webhooks::WebhookSender::start(Default::default());
+        tutti_api::spawn_notifier(service.clone(), webhooks).context("starting the notifier")?;
+        tutti_api::serve(listener, state, ending(service.clone()))
             .await
             .context("serving HTTP")
     })?;
@@ -130,16 +137,23 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Resolves when the server should stop, after ending every room so that websocket and
+/// webhook subscribers still hear the participants leave.
+async fn ending(service: Arc<ConferenceService>) {
+    shutdown_signal().await;
+    let ended = tokio::task::spawn_blocking(move || service.end_all_rooms()).await;
+    tracing::info!(rooms = ended.unwrap_or(0), "rooms ended");
+    // Let websocket writers send what the rooms' ends produced before connections close.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
 /// Creates an account; prints its id and API key.
 #[allow(clippy::print_stdout)]
 pub fn create_account(config: Config, name: &str) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let service = ConferenceService::new(
         store,
-        Arc::new(EngineMedia {
-            engine: None,
-            recordings: recordings_folder(&config),
-        }),
+        media_plane(&config, None),
         Duration::from_secs(config.auth.token_lifetime_seconds),
     );
     let account = service

@@ -52,6 +52,10 @@ pub struct AccountRecord {
     pub api_key_hash: String,
     /// Creation time, Unix seconds.
     pub created: i64,
+    /// Where the account's webhooks go, if anywhere.
+    pub webhook_url: Option<String>,
+    /// The secret webhook bodies are signed with (stored as is: signing needs it).
+    pub webhook_secret: Option<String>,
 }
 
 /// A conference document.
@@ -63,8 +67,47 @@ pub struct ConferenceRecord {
     pub id: Uuid,
     /// The document as the API validated it.
     pub document: serde_json::Value,
+    /// What the server keeps about the conference's lifecycle (status, PIN, recordings);
+    /// an object, `{}` for a new conference.
+    pub state: serde_json::Value,
     /// Incremented on every change.
     pub revision: u64,
+    /// Creation time, Unix seconds.
+    pub created: i64,
+    /// Last change, Unix seconds.
+    pub modified: i64,
+}
+
+/// Kinds of records kept per account beside conferences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Collection {
+    /// Participants' calls (VoIPbin's conferencecalls), kept after they leave.
+    Calls,
+    /// Recordings of conferences.
+    Recordings,
+}
+
+impl Collection {
+    /// The collection's name in storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Calls => "calls",
+            Collection::Recordings => "recordings",
+        }
+    }
+}
+
+/// A record of a [`Collection`]: a JSON document tied to one conference of one account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ItemRecord {
+    /// Owner.
+    pub account_id: Uuid,
+    /// Id (UUIDv7, so ids sort by creation).
+    pub id: Uuid,
+    /// The conference it belongs to.
+    pub conference_id: Uuid,
+    /// The record itself.
+    pub document: serde_json::Value,
     /// Creation time, Unix seconds.
     pub created: i64,
     /// Last change, Unix seconds.
@@ -79,6 +122,14 @@ pub trait Store: Send + Sync {
     fn account(&self, id: Uuid) -> Result<Option<AccountRecord>, StoreError>;
     /// The account whose API key hashes to `api_key_hash`.
     fn account_by_key_hash(&self, api_key_hash: &str) -> Result<Option<AccountRecord>, StoreError>;
+    /// Sets (or with `None` clears) an account's webhook URL and signing secret; false when
+    /// there is no such account.
+    fn set_webhook(
+        &self,
+        account: Uuid,
+        url: Option<&str>,
+        secret: Option<&str>,
+    ) -> Result<bool, StoreError>;
     /// Remembers a token (by its hash) until `expires` (Unix seconds).
     fn insert_token(&self, token_hash: &str, account: Uuid, expires: i64)
         -> Result<(), StoreError>;
@@ -108,4 +159,41 @@ pub trait Store: Send + Sync {
         start: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<ConferenceRecord>, StoreError>;
+    /// Up to `limit` conferences of an account, newest first, created before `before`
+    /// (exclusive) when given.
+    fn list_conferences_newest(
+        &self,
+        account: Uuid,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ConferenceRecord>, StoreError>;
+    /// Every conference of every account (for rebuilding schedules at start-up).
+    fn every_conference(&self) -> Result<Vec<ConferenceRecord>, StoreError>;
+    /// Adds or replaces a record of `collection`.
+    fn put_item(&self, collection: Collection, item: &ItemRecord) -> Result<(), StoreError>;
+    /// One record of one account.
+    fn item(
+        &self,
+        collection: Collection,
+        account: Uuid,
+        id: Uuid,
+    ) -> Result<Option<ItemRecord>, StoreError>;
+    /// Up to `limit` records of an account (of one conference when given), newest first,
+    /// created before `before` (exclusive) when given.
+    fn list_items(
+        &self,
+        collection: Collection,
+        account: Uuid,
+        conference: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ItemRecord>, StoreError>;
+    /// Every record of `collection` whose document has `field` equal to `value`, across
+    /// accounts (for repairing state at start-up).
+    fn items_where(
+        &self,
+        collection: Collection,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<ItemRecord>, StoreError>;
 }

@@ -31,4 +31,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         conference_id TEXT NOT NULL,
         PRIMARY KEY (account_id, number)
     );",
+    // 2: conference lifecycle state, account webhooks, participant calls and recordings.
+    "ALTER TABLE conferences ADD COLUMN state TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE accounts ADD COLUMN webhook_url TEXT;
+    ALTER TABLE accounts ADD COLUMN webhook_secret TEXT;
+    CREATE TABLE items (
+        collection TEXT NOT NULL,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        id TEXT NOT NULL,
+        conference_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        modified INTEGER NOT NULL,
+        PRIMARY KEY (collection, account_id, id)
+    );
+    CREATE INDEX items_by_conference ON items(collection, account_id, conference_id);",
 ];

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::migrations::MIGRATIONS;
-use crate::{AccountRecord, ConferenceRecord, Store, StoreError};
+use crate::{AccountRecord, Collection, ConferenceRecord, ItemRecord, Store, StoreError};
 
 /// SQLite in one file (WAL mode), or in memory for tests.
 #[derive(Debug)]
@@ -73,8 +73,12 @@ fn account_from(row: &rusqlite::Row<'_>) -> Result<AccountRecord, rusqlite::Erro
         name: row.get(1)?,
         api_key_hash: row.get(2)?,
         created: row.get(3)?,
+        webhook_url: row.get(4)?,
+        webhook_secret: row.get(5)?,
     })
 }
+
+const ACCOUNT_COLUMNS: &str = "id, name, api_key_hash, created, webhook_url, webhook_secret";
 
 fn conference_from(row: &rusqlite::Row<'_>) -> Result<(ConferenceRecord, String), rusqlite::Error> {
     Ok((
@@ -82,19 +86,49 @@ fn conference_from(row: &rusqlite::Row<'_>) -> Result<(ConferenceRecord, String)
             account_id: parse_id(&row.get::<_, String>(0)?)?,
             id: parse_id(&row.get::<_, String>(1)?)?,
             document: serde_json::Value::Null,
+            state: serde_json::Value::Null,
             revision: row.get::<_, i64>(3)? as u64,
             created: row.get(4)?,
             modified: row.get(5)?,
         },
-        row.get(2)?,
+        format!(
+            "[{},{}]",
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(6)?
+        ),
     ))
 }
 
+/// Fills in the document and state read as one JSON array `[document, state]`.
 fn with_document(
     (mut record, text): (ConferenceRecord, String),
 ) -> Result<ConferenceRecord, StoreError> {
-    record.document = serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(record.id))?;
+    let (document, state): (serde_json::Value, serde_json::Value) =
+        serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(record.id))?;
+    record.document = document;
+    record.state = state;
     Ok(record)
+}
+
+const ITEM_COLUMNS: &str = "account_id, id, conference_id, document, created, modified";
+
+fn item_from(row: &rusqlite::Row<'_>) -> Result<(ItemRecord, String), rusqlite::Error> {
+    Ok((
+        ItemRecord {
+            account_id: parse_id(&row.get::<_, String>(0)?)?,
+            id: parse_id(&row.get::<_, String>(1)?)?,
+            conference_id: parse_id(&row.get::<_, String>(2)?)?,
+            document: serde_json::Value::Null,
+            created: row.get(4)?,
+            modified: row.get(5)?,
+        },
+        row.get(3)?,
+    ))
+}
+
+fn with_item_document((mut item, text): (ItemRecord, String)) -> Result<ItemRecord, StoreError> {
+    item.document = serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(item.id))?;
+    Ok(item)
 }
 
 fn claim_numbers(
@@ -130,18 +164,22 @@ fn claim_numbers(
     Ok(())
 }
 
-const CONFERENCE_COLUMNS: &str = "account_id, id, document, revision, created, modified";
+const CONFERENCE_COLUMNS: &str = "account_id, id, document, revision, created, modified, state";
 
 impl Store for SqliteStore {
     fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO accounts (id, name, api_key_hash, created) VALUES (?1, ?2, ?3, ?4)",
+                &format!(
+                    "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
                 params![
                     id_text(account.id),
                     account.name,
                     account.api_key_hash,
-                    account.created
+                    account.created,
+                    account.webhook_url,
+                    account.webhook_secret
                 ],
             )?;
             Ok(())
@@ -151,7 +189,7 @@ impl Store for SqliteStore {
     fn account(&self, id: Uuid) -> Result<Option<AccountRecord>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
-                "SELECT id, name, api_key_hash, created FROM accounts WHERE id = ?1",
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
                 params![id_text(id)],
                 account_from,
             )
@@ -162,7 +200,7 @@ impl Store for SqliteStore {
     fn account_by_key_hash(&self, api_key_hash: &str) -> Result<Option<AccountRecord>, StoreError> {
         self.with(|c| {
             Ok(c.query_row(
-                "SELECT id, name, api_key_hash, created FROM accounts WHERE api_key_hash = ?1",
+                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE api_key_hash = ?1"),
                 params![api_key_hash],
                 account_from,
             )
@@ -208,14 +246,15 @@ impl Store for SqliteStore {
             let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             claim_numbers(&transaction, conference, numbers)?;
             transaction.execute(
-                &format!("INSERT INTO conferences ({CONFERENCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                &format!("INSERT INTO conferences ({CONFERENCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
                     id_text(conference.account_id),
                     id_text(conference.id),
                     conference.document.to_string(),
                     conference.revision as i64,
                     conference.created,
-                    conference.modified
+                    conference.modified,
+                    state_text(&conference.state)
                 ],
             )?;
             transaction.commit()?;
@@ -245,14 +284,15 @@ impl Store for SqliteStore {
             let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             claim_numbers(&transaction, conference, numbers)?;
             let changed = transaction.execute(
-                "UPDATE conferences SET document = ?3, revision = ?4, modified = ?5
+                "UPDATE conferences SET document = ?3, revision = ?4, modified = ?5, state = ?6
                  WHERE account_id = ?1 AND id = ?2 AND revision = ?4 - 1",
                 params![
                     id_text(conference.account_id),
                     id_text(conference.id),
                     conference.document.to_string(),
                     conference.revision as i64,
-                    conference.modified
+                    conference.modified,
+                    state_text(&conference.state)
                 ],
             )?;
             if changed == 0 {
@@ -294,6 +334,138 @@ impl Store for SqliteStore {
             rows.map(|row| with_document(row?)).collect()
         })
     }
+
+    fn list_conferences_newest(
+        &self,
+        account: Uuid,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ConferenceRecord>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE account_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let before = before.map_or_else(|| "g".to_owned(), id_text);
+            let rows = statement.query_map(params![id_text(account), before, limit as i64], conference_from)?;
+            rows.map(|row| with_document(row?)).collect()
+        })
+    }
+
+    fn every_conference(&self) -> Result<Vec<ConferenceRecord>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {CONFERENCE_COLUMNS} FROM conferences ORDER BY id"
+            ))?;
+            let rows = statement.query_map([], conference_from)?;
+            rows.map(|row| with_document(row?)).collect()
+        })
+    }
+
+    fn set_webhook(
+        &self,
+        account: Uuid,
+        url: Option<&str>,
+        secret: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let changed = c.execute(
+                "UPDATE accounts SET webhook_url = ?2, webhook_secret = ?3 WHERE id = ?1",
+                params![id_text(account), url, secret],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn put_item(&self, collection: Collection, item: &ItemRecord) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO items (collection, {ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    collection.name(),
+                    id_text(item.account_id),
+                    id_text(item.id),
+                    id_text(item.conference_id),
+                    item.document.to_string(),
+                    item.created,
+                    item.modified
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn item(
+        &self,
+        collection: Collection,
+        account: Uuid,
+        id: Uuid,
+    ) -> Result<Option<ItemRecord>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE collection = ?1 AND account_id = ?2 AND id = ?3"),
+                params![collection.name(), id_text(account), id_text(id)],
+                item_from,
+            )
+            .optional()?
+            .map(with_item_document)
+            .transpose()
+        })
+    }
+
+    fn list_items(
+        &self,
+        collection: Collection,
+        account: Uuid,
+        conference: Option<Uuid>,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ItemRecord>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM items WHERE collection = ?1 AND account_id = ?2
+                 AND (?3 IS NULL OR conference_id = ?3) AND id < ?4 ORDER BY id DESC LIMIT ?5"
+            ))?;
+            let before = before.map_or_else(|| "g".to_owned(), id_text);
+            let rows = statement.query_map(
+                params![
+                    collection.name(),
+                    id_text(account),
+                    conference.map(id_text),
+                    before,
+                    limit as i64
+                ],
+                item_from,
+            )?;
+            rows.map(|row| with_item_document(row?)).collect()
+        })
+    }
+
+    fn items_where(
+        &self,
+        collection: Collection,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<ItemRecord>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM items WHERE collection = ?1
+                 AND json_extract(document, '$.' || ?2) = ?3 ORDER BY id"
+            ))?;
+            let rows = statement.query_map(params![collection.name(), field, value], item_from)?;
+            rows.map(|row| with_item_document(row?)).collect()
+        })
+    }
+}
+
+/// A conference's state as stored: always an object.
+fn state_text(state: &serde_json::Value) -> String {
+    if state.is_object() {
+        state.to_string()
+    } else {
+        "{}".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +479,8 @@ mod tests {
             name: name.into(),
             api_key_hash: format!("hash-{name}"),
             created: 1,
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 
@@ -315,6 +489,7 @@ mod tests {
             account_id: account,
             id: Uuid::now_v7(),
             document: json!({"name": name}),
+            state: json!({}),
             revision: 1,
             created: 10,
             modified: 10,
@@ -411,5 +586,115 @@ mod tests {
         assert_eq!(store.account(a.id).unwrap(), Some(a.clone()));
         assert_eq!(store.conference(a.id, c.id).unwrap(), Some(c));
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn items_and_newest_first_lists_stay_in_their_account() {
+        let store = SqliteStore::in_memory().unwrap();
+        let a = account("a");
+        let b = account("b");
+        store.create_account(&a).unwrap();
+        store.create_account(&b).unwrap();
+        let first = conference(a.id, "first");
+        let second = conference(a.id, "second");
+        store.insert_conference(&first, &[]).unwrap();
+        store.insert_conference(&second, &[]).unwrap();
+        let newest = store.list_conferences_newest(a.id, None, 10).unwrap();
+        assert_eq!(
+            newest.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [second.id, first.id]
+        );
+        let after = store
+            .list_conferences_newest(a.id, Some(second.id), 10)
+            .unwrap();
+        assert_eq!(after.iter().map(|c| c.id).collect::<Vec<_>>(), [first.id]);
+        assert!(store
+            .list_conferences_newest(b.id, None, 10)
+            .unwrap()
+            .is_empty());
+
+        let call = ItemRecord {
+            account_id: a.id,
+            id: Uuid::now_v7(),
+            conference_id: first.id,
+            document: json!({"status": "joined"}),
+            created: 5,
+            modified: 5,
+        };
+        store.put_item(Collection::Calls, &call).unwrap();
+        let mut left = call.clone();
+        left.document = json!({"status": "leaved"});
+        store.put_item(Collection::Calls, &left).unwrap();
+        assert_eq!(
+            store.item(Collection::Calls, a.id, call.id).unwrap(),
+            Some(left.clone())
+        );
+        assert_eq!(store.item(Collection::Calls, b.id, call.id).unwrap(), None);
+        assert_eq!(
+            store.item(Collection::Recordings, a.id, call.id).unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .list_items(Collection::Calls, a.id, Some(first.id), None, 10)
+                .unwrap(),
+            [left.clone()]
+        );
+        assert!(store
+            .list_items(Collection::Calls, a.id, Some(second.id), None, 10)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .list_items(Collection::Calls, b.id, None, None, 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .items_where(Collection::Calls, "status", "leaved")
+                .unwrap(),
+            [left]
+        );
+        assert!(store
+            .items_where(Collection::Calls, "status", "joined")
+            .unwrap()
+            .is_empty());
+
+        assert!(store
+            .set_webhook(a.id, Some("http://127.0.0.1:9/hook"), Some("s"))
+            .unwrap());
+        let stored = store.account(a.id).unwrap().unwrap();
+        assert_eq!(
+            stored.webhook_url.as_deref(),
+            Some("http://127.0.0.1:9/hook")
+        );
+        assert_eq!(stored.webhook_secret.as_deref(), Some("s"));
+        assert!(!store.set_webhook(Uuid::now_v7(), None, None).unwrap());
+    }
+
+    #[test]
+    fn a_version_one_database_is_migrated_with_its_documents() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(MIGRATIONS[0]).unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+        let account = id_text(Uuid::now_v7());
+        connection
+            .execute(
+                "INSERT INTO accounts (id, name, api_key_hash, created) VALUES (?1, 'a', 'h', 1)",
+                params![account],
+            )
+            .unwrap();
+        let id = Uuid::now_v7();
+        connection
+            .execute(
+                "INSERT INTO conferences (account_id, id, document, revision, created, modified)
+                 VALUES (?1, ?2, '{\"name\":\"old\"}', 1, 1, 1)",
+                params![account, id_text(id)],
+            )
+            .unwrap();
+        let store = SqliteStore::with_connection(connection).unwrap();
+        let all = store.every_conference().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].document, json!({"name": "old"}));
+        assert_eq!(all[0].state, json!({}));
     }
 }

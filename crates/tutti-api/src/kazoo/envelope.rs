@@ -26,6 +26,8 @@ pub(crate) enum KazooError {
     FaultyRequest(String),
     /// 409: the conference refuses the caller (full, locked).
     Refused(&'static str, String),
+    /// 403 `forbidden`: the caller is not admitted (outside the schedule, wrong PIN).
+    Forbidden(String),
     /// 501: an action tutti does not offer yet.
     NotImplemented(String),
     /// 503: the media plane cannot serve.
@@ -41,6 +43,9 @@ impl From<ServiceError> for KazooError {
             ServiceError::NotFound(id) => Self::BadIdentifier(id),
             ServiceError::Validation(errors) => Self::Validation(errors),
             ServiceError::UnknownAction(action) => Self::FaultyRequest(action),
+            ServiceError::BadRequest(reason) => Self::InvalidRequest(reason),
+            ServiceError::Precondition(reason) => Self::Refused("conference_not_active", reason),
+            ServiceError::NotAdmitted(reason) => Self::Forbidden(reason),
             ServiceError::Media(media) => match media {
                 MediaError::Offer(reason) | MediaError::Media(reason) => {
                     Self::InvalidRequest(reason)
@@ -102,6 +107,11 @@ impl KazooError {
             Self::Refused(code, reason) => (
                 StatusCode::CONFLICT,
                 code.to_owned(),
+                json!({"message": reason}),
+            ),
+            Self::Forbidden(reason) => (
+                StatusCode::FORBIDDEN,
+                "forbidden".to_owned(),
                 json!({"message": reason}),
             ),
             Self::NotImplemented(what) => (

@@ -8,6 +8,8 @@ mod participants;
 mod time;
 mod websocket;
 
+pub(crate) use envelope::request_id;
+
 use axum::routing::{get, put};
 use axum::Router;
 

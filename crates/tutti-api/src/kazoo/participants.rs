@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use tutti_conference::{Conference, JoinRequest, Participant, ParticipantAction};
+use tutti_conference::{Conference, JoinRequest, Participant, ParticipantAction, Relationship};
 
 use super::auth::{authorize, authorize_body, Authorized};
 use super::conferences::{answer, token_extra};
@@ -59,11 +59,6 @@ fn participant_action(name: &str, data: &Value) -> Result<ParticipantAction, Kaz
         "undeaf" => ParticipantAction::Undeaf,
         "kick" => ParticipantAction::Kick,
         "play" => ParticipantAction::Play(media_id(data)?),
-        "relate" => {
-            return Err(KazooError::NotImplemented(
-                "relate is not available yet".into(),
-            ))
-        }
         other => return Err(KazooError::FaultyRequest(other.to_owned())),
     })
 }
@@ -78,6 +73,37 @@ fn media_id(data: &Value) -> Result<String, KazooError> {
                 "play needs a \"media_id\" (a tone string or a media file)".into(),
             )
         })
+}
+
+/// `relate`'s arguments: `participant_id`, `other_participant` (numbers or numeric strings)
+/// and `relationship` (`deaf`, `mute`, `clear`).
+fn relate_arguments(data: &Value) -> Result<(u32, u32, Relationship), KazooError> {
+    let id = |key: &str| {
+        data.get(key)
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                KazooError::InvalidRequest(format!("relate needs \"{key}\": a participant_id"))
+            })
+    };
+    let relationship = match data.get("relationship").and_then(Value::as_str) {
+        Some("deaf") => Relationship::Deaf,
+        Some("mute") => Relationship::Mute,
+        Some("clear") => Relationship::Clear,
+        _ => {
+            return Err(KazooError::InvalidRequest(
+                "relate needs \"relationship\": \"deaf\", \"mute\" or \"clear\"".into(),
+            ))
+        }
+    };
+    Ok((
+        id("participant_id")?,
+        id("other_participant")?,
+        relationship,
+    ))
 }
 
 fn participant_id(text: &str) -> Result<u32, KazooError> {
@@ -179,6 +205,7 @@ pub(crate) async fn join_or_act(
                 caller_id_name: text("caller_id_name"),
                 caller_id_number: text("caller_id_number"),
                 latching: data.get("latching").and_then(Value::as_bool),
+                pin: text("pin"),
             };
             let (participant, sdp) = state.service.join(account, &id, &request)?;
             let conference = state.service.conference(account, &id)?;
@@ -188,9 +215,17 @@ pub(crate) async fn join_or_act(
             }
             return Ok((StatusCode::CREATED, rendered, token_extra(token)));
         }
-        let action = participant_action(&action_name(&envelope, &data)?, &data)?;
+        let name = action_name(&envelope, &data)?;
         let conference = state.service.conference(account, &id)?;
-        state.service.act_on_all(&conference, &action)?;
+        if name == "relate" {
+            let (participant, other, relationship) = relate_arguments(&data)?;
+            state
+                .service
+                .relate(&conference, participant, other, relationship)?;
+        } else {
+            let action = participant_action(&name, &data)?;
+            state.service.act_on_all(&conference, &action)?;
+        }
         Ok((
             StatusCode::ACCEPTED,
             json!({"action": data.get("action").or(envelope.get("action"))}),

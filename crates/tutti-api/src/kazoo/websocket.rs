@@ -183,7 +183,8 @@ async fn session(mut socket: WebSocket, state: AppState) {
             event = events.recv() => match event {
                 Ok(event) => {
                     // One message per event: the first binding that matches names it.
-                    if let Some(subscription) = subscriptions.iter().find(|s| s.matches(&event)) {
+                    let subscription = subscriptions.iter().find(|s| s.matches(&event));
+                    if let Some(subscription) = subscription.filter(|_| event.is_kazoo()) {
                         if socket.send(render(&event, &subscription.binding)).await.is_err() {
                             return;
                         }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tutti_conference::{
     JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
@@ -11,9 +12,38 @@ use tutti_conference::{
 use uuid::Uuid;
 
 /// A media plane in memory: rooms and participants without audio. Tones with `!` are refused.
+/// Everything played or spoken is remembered (`played`), each for 50 ms; relations too.
 #[derive(Default)]
 pub struct MemoryMedia {
     rooms: Mutex<HashMap<Uuid, (RoomSpec, RoomState)>>,
+    /// (room, participant, what) in the order they were played; speech as `talk:<text>`.
+    pub played: Mutex<Vec<(Uuid, Option<u32>, String)>>,
+    /// (room, listener, speaker, hears) in the order they were set.
+    pub relations: Mutex<Vec<(Uuid, u32, u32, bool)>>,
+    /// Whether this media plane offers text to speech.
+    pub speech: bool,
+}
+
+/// How long anything MemoryMedia plays lasts.
+pub const PLAY_LENGTH: Duration = Duration::from_millis(50);
+
+impl MemoryMedia {
+    /// A media plane with text to speech.
+    pub fn with_speech() -> Self {
+        Self {
+            speech: true,
+            ..Self::default()
+        }
+    }
+
+    /// The spec a room runs with now.
+    pub fn spec(&self, room: Uuid) -> Option<RoomSpec> {
+        self.rooms
+            .lock()
+            .unwrap()
+            .get(&room)
+            .map(|(spec, _)| spec.clone())
+    }
 }
 
 impl MediaPlane for MemoryMedia {
@@ -112,10 +142,56 @@ impl MediaPlane for MemoryMedia {
         }
         Ok(())
     }
-    fn play(&self, _: Uuid, _: Option<u32>, media: &str) -> Result<(), MediaError> {
-        self.check_tone(media).map_err(MediaError::Media)
+    fn play(
+        &self,
+        room: Uuid,
+        participant: Option<u32>,
+        media: &str,
+    ) -> Result<Duration, MediaError> {
+        self.check_tone(media).map_err(MediaError::Media)?;
+        self.played
+            .lock()
+            .unwrap()
+            .push((room, participant, media.to_owned()));
+        Ok(PLAY_LENGTH)
     }
-    fn start_recording(&self, room: Uuid) -> Result<String, MediaError> {
+    fn can_speak(&self) -> bool {
+        self.speech
+    }
+    fn speak(
+        &self,
+        room: Uuid,
+        participant: Option<u32>,
+        text: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Duration, MediaError> {
+        self.played
+            .lock()
+            .unwrap()
+            .push((room, participant, format!("talk:{text}")));
+        Ok(PLAY_LENGTH)
+    }
+    fn update_room(&self, room: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
+        if let Some((current, _)) = self.rooms.lock().unwrap().get_mut(&room) {
+            *current = spec.clone();
+        }
+        Ok(())
+    }
+    fn relate(
+        &self,
+        room: Uuid,
+        listener: u32,
+        speaker: u32,
+        hears: bool,
+    ) -> Result<(), MediaError> {
+        self.relations
+            .lock()
+            .unwrap()
+            .push((room, listener, speaker, hears));
+        Ok(())
+    }
+    fn start_recording(&self, room: Uuid, _: Option<Duration>) -> Result<String, MediaError> {
         Ok(format!("memory://{room}"))
     }
     fn stop_recording(&self, _: Uuid) -> Result<(), MediaError> {
