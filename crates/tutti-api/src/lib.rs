@@ -7,6 +7,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod fonestorm;
 mod kazoo;
 mod metrics;
 mod notifier;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi))
         .merge(kazoo::routes())
+        .merge(fonestorm::routes())
         .merge(voipbin::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
