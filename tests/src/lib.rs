@@ -2,6 +2,7 @@
 //! analysing audio.
 
 pub mod gst;
+pub mod hooks;
 pub mod server;
 
 use std::path::PathBuf;

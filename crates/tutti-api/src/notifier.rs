@@ -32,15 +32,24 @@ pub fn spawn_notifier(
         })
 }
 
-/// Delivers one event to whoever wants it.
+/// Delivers one event to whoever wants it. Both kinds are signed with the account's webhook
+/// secret when it has one.
 fn notify(service: &ConferenceService, sender: &WebhookSender, event: &ConferenceEvent) {
-    if let Ok(Some((url, secret))) = service.webhook(event.account) {
+    let webhook = service.webhook(event.account).ok().flatten();
+    let secret = webhook
+        .as_ref()
+        .map(|(_, secret)| secret.clone())
+        .filter(|s| !s.is_empty());
+    if let Some((url, _)) = &webhook {
         if let Some(message) = crate::voipbin::webhook::message(service, event) {
             sender.deliver(Delivery::new(
-                url,
+                url.clone(),
                 message.body.to_string(),
-                Some(secret).filter(|s| !s.is_empty()),
+                secret.clone(),
             ));
         }
+    }
+    if let Some((url, body)) = crate::fonestorm::callback::callback(service, event) {
+        sender.deliver(Delivery::new(url, body.to_string(), secret));
     }
 }

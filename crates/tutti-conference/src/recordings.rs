@@ -72,7 +72,12 @@ impl ConferenceService {
         if let (Some(cap), Some(service)) = (cap, self.shared()) {
             let (account, conference) = (conference.account_id, conference.id);
             crate::actions::spawn_after(cap, move || {
-                service.finish_recording(account, conference, id);
+                let current = service.conference(account, &conference.to_string());
+                if current.is_ok_and(|c| c.state.recording_id == Some(id)) {
+                    // The recorder stops itself at its cap; this waits for its file.
+                    let _ = service.media().stop_recording(conference);
+                    service.finish_recording(account, conference, id);
+                }
             });
         }
         Ok(recording)

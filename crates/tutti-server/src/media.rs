@@ -22,6 +22,55 @@ pub struct EngineMedia {
     pub recordings: std::path::PathBuf,
     /// Fetched prompt files and text to speech.
     pub prompts: crate::prompts::Prompts,
+    /// Recordings being written, by room, and the files the engine has finished.
+    pub recorders: Recorders,
+}
+
+/// Which recording each room writes, and which files are complete: stopping a recording
+/// waits for its file to be closed, so a stopped recording can be downloaded at once.
+#[derive(Debug, Default)]
+pub struct Recorders {
+    active: std::sync::Mutex<std::collections::HashMap<Uuid, std::path::PathBuf>>,
+    finished: std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
+    closed: std::sync::Condvar,
+}
+
+/// Longest wait for a stopped recording's file to be closed.
+const RECORDING_CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+impl Recorders {
+    fn started(&self, room: Uuid, path: std::path::PathBuf) {
+        if let Ok(mut active) = self.active.lock() {
+            active.insert(room, path);
+        }
+    }
+
+    /// The engine closed `path`.
+    pub fn finished(&self, path: std::path::PathBuf) {
+        if let Ok(mut finished) = self.finished.lock() {
+            finished.insert(path);
+            self.closed.notify_all();
+        }
+    }
+
+    /// Waits until the room's recording file is closed (it was told to stop).
+    fn wait_closed(&self, room: Uuid) {
+        let Some(path) = self.active.lock().ok().and_then(|mut a| a.remove(&room)) else {
+            return;
+        };
+        let Ok(finished) = self.finished.lock() else {
+            return;
+        };
+        let waited = self
+            .closed
+            .wait_timeout_while(finished, RECORDING_CLOSE_WAIT, |f| !f.contains(&path));
+        if let Ok((mut finished, timeout)) = waited {
+            if timeout.timed_out() {
+                tracing::warn!(path = %path.display(), "a recording's file was not closed in time");
+            }
+            finished.remove(&path);
+        }
+    }
 }
 
 fn room(id: Uuid) -> RoomId {
@@ -267,11 +316,16 @@ impl MediaPlane for EngineMedia {
         self.engine()?
             .start_recording(room(id), path.clone(), max)
             .map_err(media_error)?;
+        self.recorders.started(id, path.clone());
         Ok(path.display().to_string())
     }
 
     fn stop_recording(&self, id: Uuid) -> Result<(), MediaError> {
-        self.engine()?.stop_recording(room(id)).map_err(media_error)
+        // A recording that reached its maximum length has stopped already: only the wait
+        // for its file remains.
+        let _ = self.engine()?.stop_recording(room(id));
+        self.recorders.wait_closed(id);
+        Ok(())
     }
 
     fn room_state(&self, id: Uuid) -> Option<RoomState> {
@@ -301,6 +355,7 @@ impl MediaPlane for EngineMedia {
 pub fn pump_events(
     events: crossbeam_channel::Receiver<EngineEvent>,
     service: Arc<ConferenceService>,
+    media: Arc<EngineMedia>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("tutti-events".into())
@@ -322,6 +377,10 @@ pub fn pump_events(
                             late_ms = late_by.as_millis() as u64,
                             "mixer tick overran"
                         );
+                        continue;
+                    }
+                    EngineEvent::RecordingFinished { path, .. } => {
+                        media.recorders.finished(path);
                         continue;
                     }
                     _ => continue,

@@ -29,6 +29,7 @@ fn media_plane(config: &Config, engine: Option<Engine>) -> Arc<EngineMedia> {
         engine,
         recordings: data_folder(config, "recordings"),
         prompts: crate::prompts::Prompts::new(data_folder(config, "prompts")),
+        recorders: Default::default(),
     })
 }
 
@@ -87,7 +88,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(config.auth.token_lifetime_seconds),
     );
     service.restore().context("restoring conference state")?;
-    crate::media::pump_events(engine_events, service.clone()).context("starting the event pump")?;
+    crate::media::pump_events(engine_events, service.clone(), media_plane.clone())
+        .context("starting the event pump")?;
     let state = AppState::new(service.clone(), config.http.node.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

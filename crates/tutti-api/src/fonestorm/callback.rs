@@ -27,7 +27,6 @@ fn event_name(event: &ConferenceEvent) -> Option<&'static str> {
 /// The callback URL and JSON body to POST for `event`, when its conference has a
 /// `callback_url` and the event is one FoneStorm reports. A deleted conference has no
 /// document, and so no URL left to call: its events answer `None`.
-#[cfg_attr(not(test), allow(dead_code))] // called by the notifier
 pub(crate) fn callback(
     service: &ConferenceService,
     event: &ConferenceEvent,

@@ -82,7 +82,9 @@ pub(crate) async fn create(
 ) -> Response {
     answer(state, move |service| {
         let account = account(service, &headers)?;
-        let document = document_fields(&fields, false)?;
+        let mut document = document_fields(&fields, false)?;
+        // FoneStorm's attendees speak as they join (Kazoo's members join muted).
+        document.insert("member".into(), json!({"join_muted": false}));
         let conference = service.create_conference(account, &Value::Object(document))?;
         Ok((
             StatusCode::CREATED,

@@ -82,6 +82,8 @@ pub(crate) async fn create(
         if document.get("type").is_none() {
             document["type"] = json!("conference");
         }
+        // VoIPbin's callers speak as they join (Kazoo's members join muted).
+        document["member"] = json!({"join_muted": false});
         let created = state
             .service
             .create_conference(account, &document)
