@@ -395,3 +395,43 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[line_end + 2 + size + 2..];
     }
 }
+
+#[test]
+fn a_talk_pre_action_is_spoken_to_the_caller_alone_before_it_joins() {
+    let dir = tempdir("voipbin-talk");
+    let session = Session::start(&dir, (33_400, 33_499));
+    let conference = session.ok(
+        "POST",
+        "/v1.0/conferences",
+        Some(json!({"pre_actions": [{"type": "talk", "option": {"text": "Welcome to the conference. Please wait while we connect you.", "language": "en-US", "gender": "female"}}]})),
+    );
+    let id = conference["id"].as_str().unwrap().to_owned();
+    // A caller already in the room sends a tone the newcomer must not hear while it waits.
+    let (talker, talker_call) = session.join(&id, 440.0, dir.join("talker.wav"));
+    session.wait_for(&format!("/v1.0/conferencecalls/{talker_call}"), |c| {
+        c["status"] == "joined"
+    });
+    let (newcomer, call) = session.join(&id, 0.0, dir.join("newcomer.wav"));
+    let joining = session.ok("GET", &format!("/v1.0/conferencecalls/{call}"), None);
+    assert_eq!(joining["status"], "joining");
+    session.wait_for(&format!("/v1.0/conferencecalls/{call}"), |c| {
+        c["status"] == "joined"
+    });
+    let (heard, rate) = newcomer.finish();
+    let _ = talker.finish();
+    // What it heard before joining (the last half second may already be the room).
+    let seconds = heard.len() as f64 / f64::from(rate);
+    assert!(seconds > 1.0, "only {seconds:.2} s heard");
+    let waiting = tutti_e2e::gst::window(&heard, rate, 0.0, seconds - 0.5);
+    assert!(
+        rms(waiting) > 0.01,
+        "no speech heard (rms {})",
+        rms(waiting)
+    );
+    let tone = amplitude_at(waiting, rate, 440.0);
+    assert!(
+        tone < 0.005,
+        "the room's 440 Hz was heard while joining ({tone})"
+    );
+    session.server.stop();
+}

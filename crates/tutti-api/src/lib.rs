@@ -37,6 +37,8 @@ pub struct AppState {
     pub node: String,
     /// Request counters for `/metrics`.
     pub metrics: Arc<ApiMetrics>,
+    /// Webhook delivery, whose counters `/metrics` shows, when the server sends webhooks.
+    pub webhooks: Option<webhooks::WebhookSender>,
 }
 
 impl AppState {
@@ -46,7 +48,14 @@ impl AppState {
             service,
             node: node.into(),
             metrics: Arc::default(),
+            webhooks: None,
         }
+    }
+
+    /// The same state, showing `sender`'s counters in `/metrics`.
+    pub fn with_webhooks(mut self, sender: webhooks::WebhookSender) -> Self {
+        self.webhooks = Some(sender);
+        self
     }
 }
 

@@ -141,5 +141,24 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
             );
         }
     }
+    if let Some(webhooks) = &state.webhooks {
+        let stats = webhooks.stats();
+        help(
+            &mut out,
+            "tutti_webhooks_total",
+            "counter",
+            "Webhook and callback deliveries, by outcome.",
+        );
+        for (outcome, count) in [
+            ("queued", stats.queued),
+            ("delivered", stats.delivered),
+            ("retried", stats.retried),
+            ("failed", stats.failed),
+            ("dropped", stats.dropped),
+            ("rejected", stats.rejected),
+        ] {
+            let _ = writeln!(out, "tutti_webhooks_total{{outcome=\"{outcome}\"}} {count}");
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -103,7 +103,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(address = %listener.local_addr()?, "tutti is serving");
         service.spawn_scheduler();
         let webhooks = tutti_api::webhooks::WebhookSender::start(Default::default());
-        tutti_api::spawn_notifier(service.clone(), webhooks).context("starting the notifier")?;
+        tutti_api::spawn_notifier(service.clone(), webhooks.clone())
+            .context("starting the notifier")?;
+        let state = state.with_webhooks(webhooks);
         tutti_api::serve(listener, state, ending(service.clone()))
             .await
             .context("serving HTTP")
