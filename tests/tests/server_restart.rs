@@ -1,8 +1,27 @@
 //! The real `tutti` binary: accounts from the command line, the Kazoo face over HTTP, and
 //! everything still there after a restart.
 
-use serde_json::json;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tutti_e2e::http;
 use tutti_e2e::server::{create_account, Server};
+
+/// A VoIPbin-face call with a bearer token.
+fn voipbin(server: &Server, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+    let bearer = format!("Bearer {token}");
+    let body = body.map(|b| b.to_string());
+    let (status, text) = http(
+        server.address,
+        method,
+        path,
+        &[("Authorization", &bearer)],
+        body.as_deref(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{method} {path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
 
 #[test]
 fn accounts_keys_tokens_and_conferences_survive_a_restart() {
@@ -51,6 +70,37 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart() {
         .to_owned();
     let (status, _) = server.call("DELETE", &format!("{path}/{gone}"), Some(&token), None);
     assert_eq!(status, 200);
+    // Lifecycle state: a terminated VoIPbin conference, one due to time out, a webhook URL.
+    let ended = voipbin(
+        &server,
+        &token,
+        "POST",
+        "/v1.0/conferences",
+        Some(json!({"name": "ended"})),
+    );
+    let ended = ended["id"].as_str().unwrap().to_owned();
+    voipbin(
+        &server,
+        &token,
+        "DELETE",
+        &format!("/v1.0/conferences/{ended}"),
+        None,
+    );
+    let timed = voipbin(
+        &server,
+        &token,
+        "POST",
+        "/v1.0/conferences",
+        Some(json!({"timeout": 3})),
+    );
+    let timed = timed["id"].as_str().unwrap().to_owned();
+    let customer = voipbin(
+        &server,
+        &token,
+        "PUT",
+        "/v1.0/customer",
+        Some(json!({"webhook_uri": "http://127.0.0.1:9/hook"})),
+    );
     server.stop();
 
     let server = Server::start(&database, (33_000, 33_099));
@@ -75,6 +125,36 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart() {
         Some(json!({"data": {"conference_numbers": ["4242"]}})),
     );
     assert_eq!(status, 400, "numbers stay claimed: {body}");
+    let ended = voipbin(
+        &server,
+        &token,
+        "GET",
+        &format!("/v1.0/conferences/{ended}"),
+        None,
+    );
+    assert_eq!(ended["status"], "terminated");
+    let after = voipbin(&server, &token, "GET", "/v1.0/customer", None);
+    assert_eq!(after["webhook_uri"], "http://127.0.0.1:9/hook");
+    assert_eq!(after["webhook_secret"], customer["webhook_secret"]);
+    // The timeout still ends the conference after the restart.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let timed = voipbin(
+            &server,
+            &token,
+            "GET",
+            &format!("/v1.0/conferences/{timed}"),
+            None,
+        );
+        if timed["status"] == "terminated" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timeout was forgotten: {timed}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
