@@ -110,19 +110,32 @@ impl ConferenceService {
         before: Option<&str>,
         page_size: usize,
     ) -> Result<(Vec<Call>, Option<Uuid>), ServiceError> {
+        self.page_items(Collection::Calls, account, conference, before, page_size)
+    }
+
+    /// A page of records of `collection`, newest first, after the page token `before`; and
+    /// the next page's token.
+    pub(crate) fn page_items<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: Collection,
+        account: Uuid,
+        conference: Option<Uuid>,
+        before: Option<&str>,
+        page_size: usize,
+    ) -> Result<(Vec<T>, Option<Uuid>), ServiceError> {
         let before = parse_page_token(before)?;
         let size = page_size.clamp(1, MAX_PAGE_SIZE);
         let mut rows =
             self.store()
-                .list_items(Collection::Calls, account, conference, before, size + 1)?;
+                .list_items(collection, account, conference, before, size + 1)?;
         let more = rows.len() > size;
         rows.truncate(size);
         let next = more.then(|| rows.last().map(|r| r.id)).flatten();
-        let calls = rows
+        let items = rows
             .into_iter()
             .filter_map(|r| serde_json::from_value(r.document).ok())
             .collect();
-        Ok((calls, next))
+        Ok((items, next))
     }
 
     /// The calls in a conference now (joining, joined or leaving), oldest first.

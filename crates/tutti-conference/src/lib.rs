@@ -9,6 +9,7 @@
 
 mod actions;
 mod calls;
+mod departures;
 pub mod events;
 pub mod fields;
 pub mod lifecycle;

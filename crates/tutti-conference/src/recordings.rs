@@ -7,9 +7,7 @@ use tutti_store::{Collection, ItemRecord};
 use uuid::Uuid;
 
 use crate::lifecycle::{ConferenceStatus, Recording, RecordingStatus};
-use crate::service::{
-    now, now_us, parse_page_token, Conference, ConferenceService, ServiceError, MAX_PAGE_SIZE,
-};
+use crate::service::{now, now_us, Conference, ConferenceService, ServiceError};
 
 /// Longest recording a request may ask for, seconds (24 hours).
 pub const MAX_RECORDING_SECONDS: u64 = 86_400;
@@ -182,19 +180,6 @@ impl ConferenceService {
         before: Option<&str>,
         page_size: usize,
     ) -> Result<(Vec<Recording>, Option<Uuid>), ServiceError> {
-        let before = parse_page_token(before)?;
-        let size = page_size.clamp(1, MAX_PAGE_SIZE);
-        let mut rows =
-            self.store()
-                .list_items(Collection::Recordings, account, None, before, size + 1)?;
-        let more = rows.len() > size;
-        rows.truncate(size);
-        let next = more.then(|| rows.last().map(|r| r.id)).flatten();
-        Ok((
-            rows.into_iter()
-                .filter_map(|r| serde_json::from_value(r.document).ok())
-                .collect(),
-            next,
-        ))
+        self.page_items(Collection::Recordings, account, None, before, page_size)
     }
 }

@@ -33,6 +33,15 @@ fn conference_error(error: tutti_conference::ServiceError) -> VoipbinError {
     VoipbinError::from_service("CONFERENCE", error)
 }
 
+/// A conference of the account as it is now, rendered.
+fn current(state: &AppState, account: Uuid, id: &str) -> Result<Value, VoipbinError> {
+    let conference = state
+        .service
+        .conference(account, id)
+        .map_err(conference_error)?;
+    Ok(render::conference(&state.service, &conference))
+}
+
 /// Gives every action an `id` and links each to the next with `next_id`, as VoIPbin does.
 fn number_actions(body: &mut Map<String, Value>) {
     for key in ["pre_actions", "post_actions"] {
@@ -121,11 +130,7 @@ pub(crate) async fn fetch(
     params: QueryParams,
 ) -> Response {
     answer(state, headers, params, move |state, account, _| {
-        let conference = state
-            .service
-            .conference(account, &id)
-            .map_err(conference_error)?;
-        Ok(render::conference(&state.service, &conference))
+        current(state, account, &id)
     })
     .await
 }
@@ -210,11 +215,7 @@ pub(crate) async fn recording_start(
             .service
             .start_recording(&conference, duration)
             .map_err(conference_error)?;
-        let conference = state
-            .service
-            .conference(account, &id)
-            .map_err(conference_error)?;
-        Ok(render::conference(&state.service, &conference))
+        current(state, account, &id)
     })
     .await
 }
@@ -235,11 +236,7 @@ pub(crate) async fn recording_stop(
             .service
             .stop_recording(&conference)
             .map_err(conference_error)?;
-        let conference = state
-            .service
-            .conference(account, &id)
-            .map_err(conference_error)?;
-        Ok(render::conference(&state.service, &conference))
+        current(state, account, &id)
     })
     .await
 }
