@@ -11,6 +11,7 @@ mod fonestorm;
 mod kazoo;
 mod metrics;
 mod notifier;
+mod request;
 mod voipbin;
 pub mod webhooks;
 

@@ -71,22 +71,10 @@ async fn json<S: Send + Sync>(request: Request, state: &S) -> Result<Fields, Fon
 /// A JSON object body (an empty body is no fields). A comma-separated string of `attendees`
 /// becomes a list.
 pub(crate) fn from_json(bytes: &[u8]) -> Result<Map<String, Value>, FoneError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    let mut fields = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(fields)) => fields,
-        Ok(_) => {
-            return Err(FoneError::InvalidRequest(
-                "the request body must be a JSON object".into(),
-            ))
-        }
-        Err(error) => {
-            return Err(FoneError::InvalidRequest(format!(
-                "the request body is not valid JSON: {error}"
-            )))
-        }
-    };
+    let mut fields = crate::request::json_object(bytes).map_err(|error| match error {
+        crate::request::BodyError::TooLarge => FoneError::TooLarge,
+        crate::request::BodyError::Invalid(reason) => FoneError::InvalidRequest(reason),
+    })?;
     for key in LIST_FIELDS {
         if let Some(Value::String(text)) = fields.get(key) {
             let items = split_list(text);

@@ -1,12 +1,14 @@
 //! Kazoo's response envelopes and error shapes.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use tutti_conference::{MediaError, ServiceError, ValidationErrors};
 
 use super::time::{iso8601, unix_now};
+pub(crate) use crate::request::request_id;
+use crate::request::BodyError;
 use crate::AppState;
 
 /// A failed request, rendered as Kazoo renders it.
@@ -61,14 +63,6 @@ impl From<ServiceError> for KazooError {
             }
         }
     }
-}
-
-pub(crate) fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
 }
 
 impl KazooError {
@@ -173,30 +167,20 @@ pub(crate) fn success(
     (status, Json(body)).into_response()
 }
 
-/// A request body, or why it could not be read.
-pub(crate) type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+pub(crate) use crate::request::Body;
+
+impl From<BodyError> for KazooError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge => KazooError::TooLarge,
+            BodyError::Invalid(reason) => KazooError::InvalidRequest(reason),
+        }
+    }
+}
 
 /// Parses a request body as Kazoo's envelope `{"data": {...}, "auth_token": "..."}`.
 pub(crate) fn envelope(body: &Body) -> Result<Map<String, Value>, KazooError> {
-    let body = match body {
-        Ok(bytes) => bytes,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(KazooError::TooLarge)
-        }
-        Err(rejection) => return Err(KazooError::InvalidRequest(rejection.body_text())),
-    };
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(KazooError::InvalidRequest(
-            "the request body must be a JSON object".into(),
-        )),
-        Err(error) => Err(KazooError::InvalidRequest(format!(
-            "the request body is not valid JSON: {error}"
-        ))),
-    }
+    Ok(crate::request::object(body)?)
 }
 
 /// The envelope's `data`, which must be an object.

@@ -8,8 +8,6 @@ mod participants;
 mod time;
 mod websocket;
 
-pub(crate) use envelope::request_id;
-
 use axum::routing::{get, put};
 use axum::Router;
 

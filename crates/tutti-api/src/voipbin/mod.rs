@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::kazoo::request_id;
+use crate::request::{request_id, BodyError};
 use crate::AppState;
 pub(crate) use error::VoipbinError;
 
@@ -76,7 +76,7 @@ pub(crate) struct Params {
     pub(crate) conference_id: Option<String>,
 }
 
-pub(crate) type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+pub(crate) use crate::request::Body;
 pub(crate) type QueryParams = Result<Query<Params>, axum::extract::rejection::QueryRejection>;
 
 /// The account of the request's token: `Authorization: Bearer <token>` or `?token=`.
@@ -104,25 +104,10 @@ pub(crate) fn authorize(
 
 /// The request body as a JSON object (empty bodies are `{}`).
 pub(crate) fn json_body(body: &Body) -> Result<Map<String, Value>, VoipbinError> {
-    let bytes = match body {
-        Ok(bytes) => bytes,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(VoipbinError::TooLarge)
-        }
-        Err(rejection) => return Err(VoipbinError::InvalidArgument(rejection.body_text())),
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(VoipbinError::InvalidArgument(
-            "the request body must be a JSON object".into(),
-        )),
-        Err(error) => Err(VoipbinError::InvalidArgument(format!(
-            "the request body is not valid JSON: {error}"
-        ))),
-    }
+    crate::request::object(body).map_err(|error| match error {
+        BodyError::TooLarge => VoipbinError::TooLarge,
+        BodyError::Invalid(reason) => VoipbinError::InvalidArgument(reason),
+    })
 }
 
 /// Runs `f` (which may wait for the media plane) off the async threads and renders its

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use tutti_conference::{RecordingStatus, ServiceError};
 
 use super::{answer, authorize, page, page_size, render, QueryParams, VoipbinError};
-use crate::kazoo::request_id;
+use crate::request::request_id;
 use crate::AppState;
 
 fn recording_error(error: ServiceError) -> VoipbinError {

@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{authorize, QueryParams, VoipbinError};
-use crate::kazoo::request_id;
+use crate::request::request_id;
 use crate::AppState;
 
 pub(crate) async fn upgrade(
