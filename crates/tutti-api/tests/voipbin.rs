@@ -849,3 +849,22 @@ async fn the_customer_sets_a_webhook_and_gets_a_signing_secret() {
         "INVALID_ARGUMENT",
     );
 }
+
+#[tokio::test]
+async fn the_first_join_announces_one_status_change() {
+    let api = Api::new(MemoryMedia::default());
+    let a = api.account("a");
+    let mut events = api.state.service.subscribe();
+    let conference = api.create(&a, json!({})).await;
+    api.join(&a, &conference).await;
+    let mut names = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        names.push(event.name);
+    }
+    assert_eq!(
+        names.iter().filter(|n| **n == "status-changed").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(names.contains(&"add-member"), "{names:?}");
+}

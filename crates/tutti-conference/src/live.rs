@@ -203,7 +203,9 @@ impl ConferenceService {
         let first = self.participants_known(conference.id).is_empty();
         self.remember(conference.id, joined.participant_id, info.clone());
         self.open_call(&conference, joined.participant_id, &info)?;
-        if first {
+        // Somebody is present now; a new conference already said so when it started
+        // progressing.
+        if first && conference.state.status != ConferenceStatus::Starting {
             self.publish(account, conference.id, "status-changed", None);
         }
         let participant_id = joined.participant_id;
