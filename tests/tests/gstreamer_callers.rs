@@ -37,6 +37,7 @@ impl GstCaller {
                     offer,
                     settings,
                     latching: Some(false),
+                    signalled_source: None,
                 },
             )
             .expect("join");
@@ -312,6 +313,7 @@ fn five_percent_loss_and_reordering_stay_continuous() {
                 offer: Codec::Opus.sdp(listen),
                 settings: ParticipantSettings::default(),
                 latching: Some(false),
+                signalled_source: None,
             },
         )
         .unwrap();

@@ -17,9 +17,18 @@ pub struct EngineConfig {
     pub bind_address: IpAddr,
     /// Address written into SDP answers (default: 127.0.0.1; set the public one in production).
     pub public_address: IpAddr,
-    /// Send to the source of the caller's first valid packet rather than the SDP address, and
-    /// accept nothing from anywhere else (default on; NATed phones need it).
+    /// Send to the source the caller's stream is pinned to rather than the SDP address
+    /// (default on; NATed phones need it). Which sources may pin a stream is the engine's
+    /// source rule, described in the crate documentation; it holds with or without latching.
     pub latching: bool,
+    /// Lets any host latch onto a caller whose offer names a private address (behind NAT)
+    /// when the join does not say where its signalling came from. Off by default: such a
+    /// caller is then accepted only from the private address it offered.
+    pub nat_any_source: bool,
+    /// How long media may go to an offer's address before a packet from the caller has
+    /// proven the address is the caller's (default 2 s, at most 100 packets): an offer naming
+    /// somebody else's address cannot make the server flood it.
+    pub unproven_send_window: Duration,
     /// A participant who sends no RTP for this long leaves (default 30 s).
     pub rtp_timeout: Duration,
     /// Opus encoder settings for what tutti sends. The default codes mixes with CELT
@@ -42,6 +51,8 @@ impl Default for EngineConfig {
             bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             public_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             latching: true,
+            nat_any_source: false,
+            unproven_send_window: Duration::from_secs(2),
             rtp_timeout: Duration::from_secs(30),
             opus: EncoderSettings {
                 application: OpusApplication::Audio,

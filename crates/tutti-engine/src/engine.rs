@@ -3,7 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use tutti_rtp::rtcp::{NtpClock, RtcpSession};
 use tutti_rtp::sdp::{answer_offer, AnswerConfig};
 
 use crate::histogram::HistogramSnapshot;
-use crate::inbox::Inbox;
+use crate::inbox::{DropCounters, DropReason, Inbox};
 use crate::leg::{CallLeg, LegMedia};
 use crate::mixer::{Command, MixerThread, ParticipantChange, ThreadMetrics};
 use crate::player::ClipPlayer;
@@ -24,6 +24,7 @@ use crate::receiver::{self, ReceiverCommand, ReceiverHandle};
 use crate::recorder::Recorder;
 use crate::room::RoomSettings;
 use crate::snapshot::RoomSnapshot;
+use crate::source::SourceGuard;
 use crate::{wav, EngineConfig, EngineError, EngineEvent, ParticipantKey, RoomId};
 
 /// A participant asking to join.
@@ -35,6 +36,9 @@ pub struct JoinRequest {
     pub settings: ParticipantSettings,
     /// Overrides the engine's latching default for this caller.
     pub latching: Option<bool>,
+    /// Where the caller's signalling came from (a SIP message's source), when known: a
+    /// caller behind NAT, whose offer names a private address, is expected from this host.
+    pub signalled_source: Option<IpAddr>,
 }
 
 /// A participant that joined.
@@ -71,6 +75,9 @@ pub struct EngineMetrics {
     pub packets_out: u64,
     /// Their packets lost on the way in (jitter-buffer losses).
     pub packets_lost: u64,
+    /// Datagrams dropped since the engine started, by reason (every participant, past and
+    /// present).
+    pub drops: Vec<(DropReason, u64)>,
 }
 
 struct ThreadHandle {
@@ -95,8 +102,8 @@ pub struct Engine {
     rooms: Mutex<HashMap<RoomId, RoomHandle>>,
     events: Receiver<EngineEvent>,
     event_sender: Sender<EngineEvent>,
-    port_cursor: AtomicU32,
     next_token: AtomicUsize,
+    drops: Arc<DropCounters>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -161,15 +168,14 @@ impl Engine {
                 receiver_join: Some(receiver_join),
             });
         }
-        let first_port = u32::from(*config.ports.start());
         Ok(Self {
             config,
             threads,
             rooms: Mutex::new(HashMap::new()),
             events,
             event_sender,
-            port_cursor: AtomicU32::new(first_port),
             next_token: AtomicUsize::new(1),
+            drops: Arc::new(DropCounters::default()),
         })
     }
 
@@ -255,26 +261,26 @@ impl Engine {
         self.send(handle.thread, Command::DestroyRoom { room })
     }
 
+    /// Binds a media socket on a port picked at random in the range, so the next caller's
+    /// port cannot be guessed from this one's.
     fn bind_media_socket(&self) -> Result<(std::net::UdpSocket, u16), EngineError> {
         let (first, last) = (
             u32::from(*self.config.ports.start()),
             u32::from(*self.config.ports.end()),
         );
         let span = last.saturating_sub(first) + 1;
-        for _ in 0..span {
-            let offset = self
-                .port_cursor
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_sub(first)
-                % span;
-            let port = (first + offset) as u16;
-            if let Ok(socket) =
-                std::net::UdpSocket::bind(SocketAddr::new(self.config.bind_address, port))
-            {
-                return Ok((socket, port));
-            }
-        }
-        Err(EngineError::NoPortAvailable {
+        let bind = |offset: u32| {
+            let port = (first + offset % span) as u16;
+            std::net::UdpSocket::bind(SocketAddr::new(self.config.bind_address, port))
+                .ok()
+                .map(|socket| (socket, port))
+        };
+        // Random picks first; when the range is nearly full, a scan from a random start.
+        let bound = (0..16).find_map(|_| bind(random_u64() as u32)).or_else(|| {
+            let start = random_u64() as u32;
+            (0..span).find_map(|i| bind(start.wrapping_add(i)))
+        });
+        bound.ok_or(EngineError::NoPortAvailable {
             first: first as u16,
             last: last as u16,
         })
@@ -302,6 +308,13 @@ impl Engine {
                 ptime_ms: 20,
             },
         )?;
+        let offered = negotiated.remote_rtp.ip();
+        if !offered.is_unspecified() && offered.is_ipv4() != self.config.public_address.is_ipv4() {
+            return Err(EngineError::AddressFamily {
+                offered,
+                media: self.config.public_address,
+            });
+        }
         let codec = codec_kind(&negotiated.codec.name)
             .ok_or_else(|| EngineError::UnsupportedCodec(negotiated.codec.name.clone()))?;
         let decoder = tutti_codec::decoder_for(codec)?;
@@ -314,10 +327,18 @@ impl Engine {
             NtpClock::new(now, SystemTime::now()),
         );
         let answer = negotiated.answer.clone();
+        let latching = request.latching.unwrap_or(self.config.latching);
+        let guard = Box::new(SourceGuard::new(
+            &negotiated,
+            latching,
+            request.signalled_source,
+            self.config.nat_any_source,
+        ));
         let media = LegMedia {
             negotiated,
             codec,
-            latching: request.latching.unwrap_or(self.config.latching),
+            latching,
+            unproven_send_window: self.config.unproven_send_window,
         };
 
         socket.set_nonblocking(true)?;
@@ -326,7 +347,7 @@ impl Engine {
         let receiver = &self.threads[thread].receiver;
         receiver::register(&receiver.registry, &mut socket, token)?;
         let socket = Arc::new(socket);
-        let inbox = Arc::new(Inbox::new());
+        let inbox = Arc::new(Inbox::new(self.drops.clone()));
         let leg = CallLeg::new(
             socket.clone(),
             inbox.clone(),
@@ -339,7 +360,7 @@ impl Engine {
         );
         let _ = receiver
             .commands
-            .send(ReceiverCommand::Add(token, socket, inbox));
+            .send(ReceiverCommand::Add(token, socket, inbox, guard));
         let _ = receiver.waker.wake();
 
         let (reply, result) = crossbeam_channel::bounded(1);
@@ -572,6 +593,10 @@ impl Engine {
             metrics.overruns += m.overruns.load(Ordering::Relaxed);
             metrics.dropped_events += m.dropped_events.load(Ordering::Relaxed);
         }
+        metrics.drops = DropReason::ALL
+            .iter()
+            .map(|&reason| (reason, self.drops.get(reason)))
+            .collect();
         if let Ok(rooms) = self.rooms.lock() {
             for handle in rooms.values() {
                 // The mixer only ever try-locks snapshots, so reading here never stalls a tick.

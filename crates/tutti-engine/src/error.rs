@@ -113,6 +113,14 @@ pub enum EngineError {
         /// Last port of the range.
         last: u16,
     },
+    /// The offer's media address is of the other IP family than this server's media.
+    #[error("the offer's media address {offered} is {}, but this server's media address {media} is {}: offer an {} address", family(*offered), family(*media), family(*media))]
+    AddressFamily {
+        /// The offer's connection address.
+        offered: std::net::IpAddr,
+        /// The server's media address.
+        media: std::net::IpAddr,
+    },
     /// The negotiated codec has no implementation.
     #[error("codec {0} is not supported")]
     UnsupportedCodec(String),
@@ -125,4 +133,12 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the media engine has stopped")]
     Stopped,
+}
+
+fn family(ip: std::net::IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{ParticipantKey, RoomId};
+use crate::{LegCounters, ParticipantKey, RoomId};
 
 /// Why a participant left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,18 @@ pub enum EngineEvent {
         participant: ParticipantKey,
         /// Why.
         reason: LeaveReason,
+        /// Its media counters at the end, drops by reason among them.
+        counters: LegCounters,
+    },
+    /// A participant's media latched onto a source: the first packet from where the
+    /// signalling said, or a move to the offer's own address.
+    Latched {
+        /// The room.
+        room: RoomId,
+        /// The participant.
+        participant: ParticipantKey,
+        /// Where its media comes from, and goes to, now.
+        source: std::net::SocketAddr,
     },
     /// Started talking.
     StartTalking {

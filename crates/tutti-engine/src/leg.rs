@@ -14,7 +14,7 @@ use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram as Parsed, OutgoingR
 use tutti_rtp::rtcp::RtcpSession;
 use tutti_rtp::sdp::Negotiated;
 
-use crate::inbox::Inbox;
+use crate::inbox::{DropReason, Inbox};
 
 /// Largest RTP packet tutti writes.
 const MAX_OUT: usize = 1500;
@@ -32,10 +32,13 @@ pub struct LegCounters {
     pub malformed: u64,
     /// RTP packets with a payload type that was not negotiated.
     pub unexpected_payload_type: u64,
-    /// Datagrams from an address other than the latched one.
+    /// Datagrams from anywhere but the source the signalling proved (see the engine's
+    /// source rule).
     pub foreign_source: u64,
     /// Datagrams dropped because the mixer fell behind.
     pub overflow: u64,
+    /// Packets not sent because the caller's address had not proven itself yet.
+    pub unproven_suppressed: u64,
     /// Sends the OS refused (a full socket buffer).
     pub send_failures: u64,
     /// Frames concealed (PLC) or recovered (FEC).
@@ -51,8 +54,11 @@ pub struct LegMedia {
     pub negotiated: Negotiated,
     /// The codec.
     pub codec: CodecKind,
-    /// Latch onto the first valid source address.
+    /// Send to the source the caller's stream was pinned to rather than the SDP address.
     pub latching: bool,
+    /// How long media may go to the offer's address before a packet from the caller has
+    /// proven it (see [`crate::EngineConfig::unproven_send_window`]).
+    pub unproven_send_window: std::time::Duration,
 }
 
 /// One participant's media state.
@@ -61,6 +67,11 @@ pub struct CallLeg {
     pub(crate) inbox: Arc<Inbox>,
     media: LegMedia,
     latched: Option<SocketAddr>,
+    /// A packet from the caller's expected source arrived: sending to it is safe.
+    proven: bool,
+    /// Sending is allowed this tick (proven, or still within the unproven window).
+    may_send: bool,
+    joined: Instant,
     jitter: JitterBuffer,
     decoder: Box<dyn AudioDecoder>,
     /// Decoded 48 kHz audio not yet handed to the mixer.
@@ -114,6 +125,9 @@ impl CallLeg {
             socket,
             inbox,
             latched: None,
+            proven: false,
+            may_send: true,
+            joined: now,
             jitter: JitterBuffer::new(JitterConfig::new(clock)),
             decoder,
             pending: Vec::with_capacity(MAX_PACKET_SAMPLES * 2),
@@ -144,38 +158,42 @@ impl CallLeg {
         self.latched.unwrap_or(self.media.negotiated.remote_rtp)
     }
 
-    fn accepts_source(&self, from: SocketAddr) -> bool {
-        match self.latched {
-            Some(latched) => latched == from,
-            None if self.media.latching => true,
-            // Without latching: the SDP address's host, any port.
-            None => from.ip() == self.media.negotiated.remote_rtp.ip(),
-        }
+    /// Whether silence from this caller means it is gone: it offered to send and is not on
+    /// hold. A listen-only caller (`recvonly`) or one on hold is never timed out.
+    pub fn expects_media(&self) -> bool {
+        let negotiated = &self.media.negotiated;
+        negotiated.direction.receives() && !negotiated.remote_rtp.ip().is_unspecified()
     }
 
-    /// Drains the inbox: RTP into the jitter buffer, DTMF into digits, RTCP into stats.
-    pub fn receive(&mut self, mut on_digit: impl FnMut(DtmfDigit)) {
-        self.counters.overflow = self
-            .inbox
-            .overflow
-            .load(std::sync::atomic::Ordering::Relaxed);
+    /// Drains the inbox: RTP into the jitter buffer, DTMF into digits, RTCP into stats (RTCP
+    /// counts as a sign of life too). Returns the caller's source when this drain latched onto
+    /// it (or moved the latch).
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        mut on_digit: impl FnMut(DtmfDigit),
+    ) -> Option<SocketAddr> {
+        let mut newly_latched = None;
         while let Some(datagram) = self.inbox.next() {
-            self.receive_one(datagram.bytes(), datagram.from, datagram.at, &mut on_digit);
+            self.proven = true;
+            if datagram.pinned && self.media.latching && self.latched != Some(datagram.from) {
+                self.latched = Some(datagram.from);
+                newly_latched = Some(datagram.from);
+            }
+            self.receive_one(datagram.bytes(), datagram.at, &mut on_digit);
             self.inbox.recycle(datagram);
         }
+        let drops = &self.inbox.drops;
+        self.counters.foreign_source = drops.get(DropReason::ForeignSource);
+        self.counters.malformed = drops.get(DropReason::Malformed);
+        self.counters.unexpected_payload_type = drops.get(DropReason::UnexpectedPayloadType);
+        self.counters.overflow = drops.get(DropReason::Overflow);
+        self.may_send = self.proven
+            || now.saturating_duration_since(self.joined) < self.media.unproven_send_window;
+        newly_latched
     }
 
-    fn receive_one(
-        &mut self,
-        bytes: &[u8],
-        from: SocketAddr,
-        at: Instant,
-        on_digit: &mut impl FnMut(DtmfDigit),
-    ) {
-        if !self.accepts_source(from) {
-            self.counters.foreign_source += 1;
-            return;
-        }
+    fn receive_one(&mut self, bytes: &[u8], at: Instant, on_digit: &mut impl FnMut(DtmfDigit)) {
         let negotiated = &self.media.negotiated;
         match parse_datagram(bytes, negotiated.audio_level_id) {
             Ok(Parsed::Rtp(packet)) => {
@@ -196,24 +214,21 @@ impl CallLeg {
                 } else if packet.payload_type == 13 {
                     // Comfort noise: the caller is silent; nothing to play.
                 } else {
-                    self.counters.unexpected_payload_type += 1;
+                    self.inbox.count_drop(DropReason::UnexpectedPayloadType);
                     return;
                 }
                 self.counters.packets_in += 1;
                 self.rtcp.on_rtp_received(packet.ssrc, packet.sequence);
                 self.last_received = at;
-                if self.media.latching && self.latched.is_none() {
-                    self.latched = Some(from);
-                }
             }
             Ok(Parsed::Rtcp(data)) => {
-                if self.rtcp.handle(data, at).is_err() {
-                    self.counters.malformed += 1;
+                if self.rtcp.handle(data, at).is_ok() {
+                    self.last_received = at;
+                } else {
+                    self.inbox.count_drop(DropReason::Malformed);
                 }
             }
-            Err(_) => {
-                self.counters.malformed += 1;
-            }
+            Err(_) => self.inbox.count_drop(DropReason::Malformed),
         }
     }
 
@@ -269,9 +284,11 @@ impl CallLeg {
         true
     }
 
-    /// Whether this leg sends media to the caller.
+    /// Whether this leg sends media to the caller: the answer says so and the offer is not on
+    /// hold (`c=0.0.0.0`).
     pub fn sends(&self) -> bool {
         self.media.negotiated.direction.sends()
+            && !self.media.negotiated.remote_rtp.ip().is_unspecified()
     }
 
     /// The codec and payload type of what this leg sends: listeners with the same key can
@@ -293,6 +310,10 @@ impl CallLeg {
         let marker = self.was_silent && !silent;
         self.was_silent = silent;
         if payload.is_empty() || !self.sends() {
+            return;
+        }
+        if !self.may_send {
+            self.counters.unproven_suppressed += 1;
             return;
         }
         let header = OutgoingRtp {
@@ -321,6 +342,9 @@ impl CallLeg {
             return;
         }
         self.next_rtcp = now + interval;
+        if !self.may_send || self.media.negotiated.remote_rtp.ip().is_unspecified() {
+            return;
+        }
         let jitter = self.jitter.stats().jitter;
         let clock = self.media.negotiated.codec.clock_rate;
         let destination = match self.latched {

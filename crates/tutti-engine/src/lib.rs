@@ -6,8 +6,9 @@
 //!
 //! 1. datagrams received off-thread (one receive thread per mixer thread, waiting on all its
 //!    sockets with epoll) are taken from each participant's bounded inbox: RTP into the jitter
-//!    buffer, telephone events into digits, RTCP into statistics; packets from anywhere but the
-//!    latched source are dropped and counted;
+//!    buffer, telephone events into digits, RTCP into statistics. The receive thread judges
+//!    every datagram before queueing it: only the source the signalling proved may send (see
+//!    [`source`]); the rest are dropped and counted by reason;
 //! 2. each jitter buffer yields the next packet, decoded, or a loss recovered from FEC or
 //!    concealed;
 //! 3. [`tutti_mix`] mixes the room;
@@ -36,12 +37,14 @@ mod receiver;
 mod recorder;
 mod room;
 mod snapshot;
+pub mod source;
 pub mod wav;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, EngineMetrics, JoinRequest, Joined};
 pub use error::EngineError;
 pub use events::{EngineEvent, LeaveReason};
+pub use inbox::DropReason;
 pub use leg::LegCounters;
 pub use mixdown::{
     run_mixdown, Mixdown, MixdownCaller, MixdownPlan, TimelineEvent, TimelineEventKind,

@@ -10,12 +10,13 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::inbox::Inbox;
+use crate::inbox::{DropReason, Inbox};
+use crate::source::{Refusal, SourceGuard, Verdict};
 
 /// Changes to the set of sockets a receiver watches.
 pub enum ReceiverCommand {
-    /// Start receiving on a socket.
-    Add(Token, Arc<UdpSocket>, Arc<Inbox>),
+    /// Start receiving on a socket, accepting what its guard accepts.
+    Add(Token, Arc<UdpSocket>, Arc<Inbox>, Box<SourceGuard>),
     /// Stop receiving on a socket.
     Remove(Token),
     /// End the thread.
@@ -54,14 +55,21 @@ pub fn spawn(name: String) -> std::io::Result<(ReceiverHandle, std::thread::Join
 }
 
 fn run(mut poll: Poll, commands: Receiver<ReceiverCommand>) {
-    let mut sockets: HashMap<Token, (Arc<UdpSocket>, Arc<Inbox>)> = HashMap::new();
+    let mut sockets: HashMap<Token, Watched> = HashMap::new();
     let mut events = Events::with_capacity(1024);
     let mut scratch = [0u8; crate::inbox::MAX_DATAGRAM];
     loop {
         for command in commands.try_iter() {
             match command {
-                ReceiverCommand::Add(token, socket, inbox) => {
-                    sockets.insert(token, (socket, inbox));
+                ReceiverCommand::Add(token, socket, inbox, guard) => {
+                    sockets.insert(
+                        token,
+                        Watched {
+                            socket,
+                            inbox,
+                            guard,
+                        },
+                    );
                 }
                 ReceiverCommand::Remove(token) => {
                     sockets.remove(&token);
@@ -75,31 +83,58 @@ fn run(mut poll: Poll, commands: Receiver<ReceiverCommand>) {
             }
         }
         for event in events.iter() {
-            let Some((socket, inbox)) = sockets.get(&event.token()) else {
-                continue;
-            };
-            // Edge-triggered: read until the socket is empty.
-            loop {
-                match inbox.take_free() {
-                    Some(mut datagram) => match socket.recv_from(&mut datagram.data) {
-                        Ok((len, from)) => {
-                            datagram.len = len;
-                            datagram.from = from;
-                            datagram.at = Instant::now();
-                            inbox.deliver(datagram);
-                        }
-                        Err(_) => {
-                            inbox.recycle(datagram);
-                            break;
-                        }
-                    },
-                    None => {
-                        // Full: read and drop (counted by take_free) so the socket drains.
-                        if socket.recv_from(&mut scratch).is_err() {
-                            break;
-                        }
-                    }
+            if let Some(watched) = sockets.get_mut(&event.token()) {
+                watched.drain(&mut scratch);
+            }
+        }
+    }
+}
+
+/// A socket the thread reads, its participant's inbox and source rule.
+struct Watched {
+    socket: Arc<UdpSocket>,
+    inbox: Arc<Inbox>,
+    guard: Box<SourceGuard>,
+}
+
+impl Watched {
+    /// Reads until the socket is empty (edge-triggered). Each datagram is judged before it is
+    /// queued: a stranger's packets, however many, never take a slot of the caller's inbox.
+    fn drain(&mut self, scratch: &mut [u8; crate::inbox::MAX_DATAGRAM]) {
+        let mut errors = 0;
+        loop {
+            let (len, from) = match self.socket.recv_from(scratch) {
+                Ok(received) => received,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return,
+                // An ICMP error queued by an earlier send (a caller's closed port) is
+                // reported once; keep reading what follows it.
+                Err(_) if errors < 8 => {
+                    errors += 1;
+                    continue;
                 }
+                Err(_) => return,
+            };
+            let bytes = &scratch[..len];
+            let pinned = match self.guard.check(bytes, from) {
+                Verdict::Accept => false,
+                Verdict::AcceptAndPin => true,
+                Verdict::Refuse(Refusal::ForeignSource) => {
+                    self.inbox.count_drop(DropReason::ForeignSource);
+                    continue;
+                }
+                Verdict::Refuse(Refusal::Malformed) => {
+                    self.inbox.count_drop(DropReason::Malformed);
+                    continue;
+                }
+            };
+            // A full inbox counts the drop in `take_free`.
+            if let Some(mut datagram) = self.inbox.take_free() {
+                datagram.data[..len].copy_from_slice(bytes);
+                datagram.len = len;
+                datagram.from = from;
+                datagram.at = Instant::now();
+                datagram.pinned = pinned;
+                self.inbox.deliver(datagram);
             }
         }
     }

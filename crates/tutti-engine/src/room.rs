@@ -324,6 +324,7 @@ impl EngineRoom {
                 room: self.id,
                 participant: key,
                 reason,
+                counters: member.leg.counters,
             },
         );
         Some(member.leg)
@@ -338,7 +339,7 @@ impl EngineRoom {
             let key = member.key;
             let events = ctx.events;
             let dropped = &mut *ctx.dropped_events;
-            member.leg.receive(|digit| {
+            let latched = member.leg.receive(now, |digit| {
                 let event = EngineEvent::Dtmf {
                     room,
                     participant: key,
@@ -349,7 +350,19 @@ impl EngineRoom {
                     *dropped += 1;
                 }
             });
-            if now.saturating_duration_since(member.leg.last_received) > ctx.rtp_timeout {
+            if let Some(source) = latched {
+                emit(
+                    ctx,
+                    EngineEvent::Latched {
+                        room,
+                        participant: key,
+                        source,
+                    },
+                );
+            }
+            if member.leg.expects_media()
+                && now.saturating_duration_since(member.leg.last_received) > ctx.rtp_timeout
+            {
                 self.timed_out.push(key);
                 continue;
             }

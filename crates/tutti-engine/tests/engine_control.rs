@@ -143,6 +143,7 @@ fn room_settings_change_while_the_room_runs_and_keep_the_lock() {
             offer: b.offer(),
             settings: ParticipantSettings::default(),
             latching: None,
+            signalled_source: None,
         },
     );
     assert!(matches!(refused, Err(EngineError::RoomLocked(_))));
@@ -161,6 +162,7 @@ fn room_settings_change_while_the_room_runs_and_keep_the_lock() {
             offer: d.offer(),
             settings: ParticipantSettings::default(),
             latching: None,
+            signalled_source: None,
         },
     );
     assert!(matches!(full, Err(EngineError::RoomFull { max: 3, .. })));

@@ -166,6 +166,7 @@ fn dtmf_lock_full_and_timeout() {
             offer: c.offer(),
             settings: ParticipantSettings::default(),
             latching: None,
+            signalled_source: None,
         },
     );
     assert!(matches!(
@@ -189,6 +190,7 @@ fn dtmf_lock_full_and_timeout() {
             offer: c.offer(),
             settings: ParticipantSettings::default(),
             latching: None,
+            signalled_source: None,
         },
     );
     assert!(matches!(

@@ -174,6 +174,7 @@ impl MediaPlane for EngineMedia {
                     offer: spec.offer.clone(),
                     settings,
                     latching: spec.latching,
+                    signalled_source: None,
                 },
             )
             .map_err(media_error)?;

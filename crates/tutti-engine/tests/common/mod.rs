@@ -114,6 +114,7 @@ pub fn join(
                 offer: caller.offer(),
                 settings,
                 latching: None,
+                signalled_source: None,
             },
         )
         .unwrap();
