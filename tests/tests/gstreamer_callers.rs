@@ -234,11 +234,13 @@ fn gstreamer_callers_hear_each_other_across_codecs() {
     );
 }
 
-/// Forwards UDP from GStreamer to tutti, dropping 5% and swapping 5% with their successor,
-/// from a fixed seed. Returns (dropped, reordered) when told to stop.
+/// Forwards `packets` UDP packets from GStreamer to tutti, dropping 5% and swapping 5% with
+/// their successor, from a fixed seed (so the impairment is the same on a fast or a loaded
+/// machine). Returns (dropped, reordered) when done or told to stop.
 fn impairing_proxy(
     to: SocketAddr,
     seed: u64,
+    packets: u64,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (SocketAddr, std::thread::JoinHandle<(u64, u64)>) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -258,10 +260,12 @@ fn impairing_proxy(
         let mut held: Option<Vec<u8>> = None;
         let (mut dropped, mut reordered) = (0, 0);
         let mut buf = [0u8; 1500];
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut seen = 0;
+        while seen < packets && !stop.load(std::sync::atomic::Ordering::Relaxed) {
             let Ok((len, _)) = socket.recv_from(&mut buf) else {
                 continue;
             };
+            seen += 1;
             let packet = buf[..len].to_vec();
             let roll = next();
             if roll < 5 {
@@ -318,19 +322,29 @@ fn five_percent_loss_and_reordering_stay_continuous() {
         )
         .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 300 packets: 6 s of 20 ms Opus.
     let (proxy, proxy_thread) = impairing_proxy(
         format!("127.0.0.1:{}", joined.port).parse().unwrap(),
         0x5eed,
+        300,
         stop.clone(),
     );
     let talker = gst_launch(&format!(
         "audiotestsrc is-live=true wave=sine freq=500 volume=0.3 ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 ! opusenc audio-type=voice bitrate=24000 inband-fec=true packet-loss-percentage=10 ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={}",
         proxy.port()
     ));
-    std::thread::sleep(Duration::from_secs(6));
-    let snapshot = engine.snapshot(room).unwrap();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !proxy_thread.is_finished() {
+        if Instant::now() > deadline {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            panic!("the talker's 300 packets did not arrive in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (dropped, reordered) = proxy_thread.join().unwrap();
+    // Let the last forwarded packets play out and the snapshot catch up.
+    std::thread::sleep(Duration::from_millis(300));
+    let snapshot = engine.snapshot(room).unwrap();
     drop(talker);
     let (heard, rate) = listener.finish();
 

@@ -127,6 +127,18 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
     );
     help(
         &mut out,
+        "tutti_rtp_dropped_total",
+        "counter",
+        "Datagrams the media ports dropped, by reason.",
+    );
+    for (reason, count) in &media.rtp_dropped {
+        let _ = writeln!(
+            out,
+            "tutti_rtp_dropped_total{{reason=\"{reason}\"}} {count}"
+        );
+    }
+    help(
+        &mut out,
         "tutti_api_requests_total",
         "counter",
         "HTTP requests answered, by route, method and status.",

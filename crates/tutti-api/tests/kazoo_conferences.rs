@@ -843,6 +843,26 @@ async fn the_record_action_starts_and_stops_a_recording() {
         conferences(&a),
         body["data"]["id"].as_str().unwrap()
     );
+    // Nobody is in the conference: nothing to record, and no room is started for it.
+    let (status, refused) = api
+        .call(
+            Method::PUT,
+            &one,
+            t,
+            Some(json!({"action": "record", "data": {"action": "start"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["message"].clone()),
+        (StatusCode::CONFLICT, json!("conference_not_active"))
+    );
+    api.call(
+        Method::PUT,
+        &format!("{one}/participants"),
+        t,
+        Some(json!({"data": {"sdp": "v=0\r\n"}})),
+    )
+    .await;
     let (status, started) = api
         .call(
             Method::PUT,

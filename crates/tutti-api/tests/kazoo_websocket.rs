@@ -166,6 +166,11 @@ async fn subscribers_get_their_accounts_events_and_nothing_else() {
         ),
         (json!("del-member"), json!(participant.state.participant_id))
     );
+    assert_eq!(
+        next_json(&mut socket).await["name"],
+        "conference-destroy",
+        "the room stops with its last participant"
+    );
 
     socket.send(Message::Text("garbage".into())).await.unwrap();
     assert_eq!(

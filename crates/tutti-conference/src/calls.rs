@@ -62,6 +62,9 @@ impl ConferenceService {
     /// Moves a call's status forward and announces the step: `add-member` when it joins,
     /// `call-leaving`, and `del-member` when it is gone. Backward moves are ignored.
     pub(crate) fn set_call_status(&self, account: Uuid, call_id: Uuid, status: CallStatus) {
+        // Read, compare and write as one step: two departures racing (a kick and a timeout)
+        // must not both store and announce the same status.
+        let _step = self.call_steps.lock();
         let Ok(mut call) = self.call(account, &call_id.to_string()) else {
             return;
         };
@@ -155,7 +158,12 @@ impl ConferenceService {
         let call = self.call(account, id)?;
         if call.status.is_present() {
             let conference = self.conference(account, &call.conference_id.to_string())?;
-            self.remove(&conference, &[call.participant_id], true);
+            self.remove(
+                &conference,
+                &[call.participant_id],
+                true,
+                crate::events::Departure::Kicked,
+            );
         }
         self.call(account, id)
     }

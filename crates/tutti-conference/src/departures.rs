@@ -4,6 +4,7 @@
 
 use uuid::Uuid;
 
+use crate::events::Departure;
 use crate::lifecycle::{CallStatus, ConferenceStatus};
 use crate::live::actions_of;
 use crate::media::ParticipantUpdate;
@@ -11,20 +12,26 @@ use crate::service::{Conference, ConferenceService, ServiceError};
 
 impl ConferenceService {
     /// Removes participants: each call moves to `leaving`, hears the conference's
-    /// `post_actions` when `post` is set and there are some, then leaves the room.
-    pub(crate) fn remove(&self, conference: &Conference, participants: &[u32], post: bool) {
-        let known = self.participants_known(conference.id);
-        let leaving: Vec<u32> = participants
-            .iter()
-            .copied()
-            .filter(|id| known.contains_key(id))
-            .collect();
-        for id in &leaving {
-            if let Some(info) = known.get(id) {
-                let mut info = info.clone();
+    /// `post_actions` when `post` is set and there are some, then leaves the room. Their
+    /// departures are booked (once each) with `why`.
+    pub(crate) fn remove(
+        &self,
+        conference: &Conference,
+        participants: &[u32],
+        post: bool,
+        why: Departure,
+    ) {
+        let mut leaving = Vec::with_capacity(participants.len());
+        for &id in participants {
+            let mut call = None;
+            // A participant whose departure is already booked is left alone.
+            let known = self.update_known(conference.id, id, |info| {
                 info.admitted = false;
-                self.remember(conference.id, *id, info.clone());
-                self.set_call_status(conference.account_id, info.call_id, CallStatus::Leaving);
+                call = Some(info.call_id);
+            });
+            if let (true, Some(call)) = (known, call) {
+                self.set_call_status(conference.account_id, call, CallStatus::Leaving);
+                leaving.push(id);
             }
         }
         let post_actions = actions_of(&conference.document, "post_actions");
@@ -51,33 +58,38 @@ impl ConferenceService {
                         );
                         service.run_actions(&conference, id, &actions);
                         let _ = service.media().kick(conference.id, id);
-                        service.departed(conference.id, id);
+                        service.departed(conference.id, id, why);
                     });
                 }
             }
             _ => {
                 let _ = self.media().kick_many(conference.id, &leaving);
                 for id in leaving {
-                    self.departed(conference.id, id);
+                    self.departed(conference.id, id, why);
                 }
             }
         }
     }
 
-    /// Bookkeeping after a participant is out of the room: its call is `leaved`, moderator
-    /// rules, `connect` partners and the conference's end follow.
-    pub(crate) fn departed(&self, conference_id: Uuid, participant_id: u32) {
-        let Some(info) = self
-            .participants_known(conference_id)
-            .get(&participant_id)
-            .cloned()
-        else {
+    /// Books a participant's departure, whoever reports it first (the service after a kick,
+    /// the media plane after a timeout or hang-up); later reports of the same departure are
+    /// ignored. Its call becomes `leaved`; moderator rules, `connect` partners and the
+    /// conference's end follow; the room stops when the last participant is gone.
+    pub(crate) fn departed(&self, conference_id: Uuid, participant_id: u32, why: Departure) {
+        let Some(info) = self.take_participant(conference_id, participant_id) else {
             return;
         };
-        self.forget(conference_id, participant_id);
+        tracing::info!(
+            conference = %conference_id,
+            participant = participant_id,
+            call = %info.call_id,
+            reason = why.as_str(),
+            "participant left"
+        );
         let Some(account) = self.running_account(conference_id) else {
             return;
         };
+        self.set_call_status(account, info.call_id, CallStatus::Leaving);
         self.set_call_status(account, info.call_id, CallStatus::Leaved);
         let Ok(conference) = self.conference(account, &conference_id.to_string()) else {
             return;
@@ -93,14 +105,21 @@ impl ConferenceService {
                 self.advance_status(account, conference_id, ConferenceStatus::Terminating)
             {
                 self.unschedule(conference_id);
-                self.remove(&conference, &remaining, true);
+                self.remove(&conference, &remaining, true, Departure::Kicked);
             }
             return;
         }
-        if remaining.is_empty() {
+        // Decided under the room's lock: a join starting meanwhile either is counted here or
+        // finds the room stopped and starts it again.
+        let room_lock = self.room_lock(conference_id);
+        let _starting_or_stopping = room_lock.lock();
+        if self.participants_known(conference_id).is_empty() {
             self.publish(account, conference_id, "status-changed", None);
             if conference.state.status.is_ending() {
                 self.finish_termination(&conference);
+            } else {
+                // Nobody is left: the room stops; the document stays.
+                self.close_room(&conference);
             }
         }
     }
@@ -117,7 +136,7 @@ impl ConferenceService {
         if everyone.is_empty() {
             self.finish_termination(&conference);
         } else {
-            self.remove(&conference, &everyone, true);
+            self.remove(&conference, &everyone, true, Departure::ConferenceEnded);
         }
         self.conference(account, id)
     }
@@ -135,7 +154,15 @@ impl ConferenceService {
     /// Ends a conference's room: anyone still in it leaves, a recording is finished.
     pub(crate) fn close_room(&self, conference: &Conference) {
         self.media().end_room(conference.id);
-        for (_, info) in self.take_participants(conference.id) {
+        for (id, info) in self.take_participants(conference.id) {
+            tracing::info!(
+                conference = %conference.id,
+                participant = id,
+                call = %info.call_id,
+                reason = Departure::ConferenceEnded.as_str(),
+                "participant left"
+            );
+            self.set_call_status(conference.account_id, info.call_id, CallStatus::Leaving);
             self.set_call_status(conference.account_id, info.call_id, CallStatus::Leaved);
         }
         self.finish_active_recording(conference.account_id, conference.id);

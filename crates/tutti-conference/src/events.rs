@@ -12,7 +12,8 @@ pub struct ConferenceEvent {
     pub conference: Uuid,
     /// Kazoo's names — `conference-create`, `conference-destroy`, `lock`, `unlock`,
     /// `add-member` (a call joined), `del-member` (a call left), `start-talking`,
-    /// `stop-talking`, `mute-member`, `unmute-member`, `deaf-member`, `undeaf-member` — and
+    /// `stop-talking`, `mute-member`, `unmute-member`, `deaf-member`, `undeaf-member`,
+    /// `dtmf` (a participant pressed a key: see `digit`) — and
     /// the lifecycle's: `document-created`, `document-updated`, `document-deleted`,
     /// `status-changed` (status, participants present or recording changed), `call-joining`,
     /// `call-leaving`.
@@ -21,10 +22,21 @@ pub struct ConferenceEvent {
     pub call_id: Option<Uuid>,
     /// The participant, for participant events.
     pub participant_id: Option<u32>,
+    /// The key pressed, for `dtmf` events.
+    pub digit: Option<Digit>,
+}
+
+/// A key a participant pressed (RFC 4733 telephone event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digit {
+    /// `0`–`9`, `*`, `#`, `A`–`D`.
+    pub digit: char,
+    /// How long it was held, in milliseconds.
+    pub duration_ms: u32,
 }
 
 /// The event names Kazoo's websocket knows.
-pub const KAZOO_EVENTS: [&str; 12] = [
+pub const KAZOO_EVENTS: [&str; 13] = [
     "conference-create",
     "conference-destroy",
     "lock",
@@ -37,6 +49,7 @@ pub const KAZOO_EVENTS: [&str; 12] = [
     "unmute-member",
     "deaf-member",
     "undeaf-member",
+    "dtmf",
 ];
 
 impl ConferenceEvent {
@@ -53,8 +66,39 @@ pub enum MediaEventKind {
     StartTalking,
     /// Stopped talking.
     StopTalking,
-    /// Left on its own (RTP timeout, room ended); kicks are reported by the service itself.
-    Left,
+    /// Pressed a key.
+    Dtmf(Digit),
+    /// Is out of the room. Every departure is reported here, whoever caused it; the service
+    /// books each participant's departure once, whichever report comes first.
+    Left(Departure),
+}
+
+/// Why a participant left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Departure {
+    /// Removed through the API (kick, a VoIPbin DELETE, a `connect` partner's leaving).
+    Kicked,
+    /// Hung up (a `hangup` action, or the caller's own signalling).
+    Hangup,
+    /// Sent no media for the media plane's timeout.
+    Timeout,
+    /// The conference ended (deleted, terminated, its room closed).
+    ConferenceEnded,
+    /// The server is stopping.
+    Shutdown,
+}
+
+impl Departure {
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kicked => "kick",
+            Self::Hangup => "hangup",
+            Self::Timeout => "timeout",
+            Self::ConferenceEnded => "conference_ended",
+            Self::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// A media-plane report about one participant of a room (named by its conference id).

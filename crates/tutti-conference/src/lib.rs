@@ -20,7 +20,7 @@ mod schedule;
 pub mod schema;
 mod service;
 
-pub use events::{ConferenceEvent, MediaEvent, MediaEventKind};
+pub use events::{ConferenceEvent, Departure, Digit, MediaEvent, MediaEventKind};
 pub use lifecycle::{
     Call, CallStatus, ConferenceState, ConferenceStatus, Recording, RecordingStatus,
 };

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::events::{ConferenceEvent, Departure, MediaEventKind};
 use crate::fields::parse_time;
 use crate::lifecycle::{CallStatus, ConferenceStatus};
 use crate::media::{JoinSpec, MediaError, ParticipantState, ParticipantUpdate, RoomSpec};
@@ -164,8 +165,12 @@ impl ConferenceService {
     ) -> Result<(Participant, String), ServiceError> {
         let conference = self.conference(account, conference_id)?;
         let moderator = self.admit_check(&conference, request)?;
-        self.ensure_running(&conference)?;
-        let media = self.media();
+        if conference.state.status.is_ending() {
+            return Err(ServiceError::Precondition(format!(
+                "the conference is {}",
+                conference.state.status.as_str()
+            )));
+        }
         let role = if moderator { "moderator" } else { "member" };
         let document = &conference.document;
         let speak = !role_flag(document, role, "join_muted", !moderator);
@@ -189,7 +194,6 @@ impl ConferenceService {
                 .unwrap_or(20.0) as f32,
             latching: request.latching,
         };
-        let joined = media.join(conference.id, &spec)?;
         let info = ParticipantInfo {
             call_id: Uuid::now_v7(),
             joined: now(),
@@ -200,8 +204,15 @@ impl ConferenceService {
             hear,
             admitted: false,
         };
-        let first = self.participants_known(conference.id).is_empty();
-        self.remember(conference.id, joined.participant_id, info.clone());
+        let (joined, first) = self.join_room(&conference, &spec, &info)?;
+        self.ensure_running(&conference)?;
+        tracing::info!(
+            conference = %conference.id,
+            participant = joined.participant_id,
+            call = %info.call_id,
+            moderator,
+            "participant joined"
+        );
         self.open_call(&conference, joined.participant_id, &info)?;
         // Somebody is present now; a new conference already said so when it started
         // progressing.
@@ -214,12 +225,16 @@ impl ConferenceService {
         } else if let Some(service) = self.shared() {
             let conference = conference.clone();
             crate::actions::spawn(move || {
-                if service.run_actions(&conference, participant_id, &pre_actions)
-                    == crate::actions::ScriptEnd::Completed
-                {
-                    service.admit(&conference, participant_id);
-                } else {
-                    service.remove(&conference, &[participant_id], false);
+                match service.run_actions(&conference, participant_id, &pre_actions) {
+                    crate::actions::ScriptEnd::Completed => {
+                        service.admit(&conference, participant_id);
+                    }
+                    crate::actions::ScriptEnd::HungUp => {
+                        service.remove(&conference, &[participant_id], false, Departure::Hangup);
+                    }
+                    crate::actions::ScriptEnd::Gone => {
+                        service.remove(&conference, &[participant_id], false, Departure::Kicked);
+                    }
                 }
             });
         }
@@ -234,6 +249,45 @@ impl ConferenceService {
             moderator,
         };
         Ok((participant(state, &info), joined.answer))
+    }
+
+    /// Puts a caller's media in the conference's room, starting the room for the first
+    /// participant; a refused join leaves no room running. Returns the media and whether the
+    /// caller is the first participant.
+    fn join_room(
+        &self,
+        conference: &Conference,
+        spec: &JoinSpec,
+        info: &ParticipantInfo,
+    ) -> Result<(crate::media::JoinedMedia, bool), ServiceError> {
+        let room_lock = self.room_lock(conference.id);
+        let _starting = room_lock.lock();
+        let running = self.running_account(conference.id).is_some();
+        if !running && self.locked_idle(conference.id) {
+            return Err(MediaError::Locked.into());
+        }
+        let media = self.media();
+        media.ensure_room(conference.id, &room_spec(conference))?;
+        match media.join(conference.id, spec) {
+            Ok(joined) => {
+                let first = self.participants_known(conference.id).is_empty();
+                self.remember(conference.id, joined.participant_id, info.clone());
+                Ok((joined, first))
+            }
+            Err(error) => {
+                if !running {
+                    media.end_room(conference.id);
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Whether a conference whose room is not running was locked.
+    pub(crate) fn locked_idle(&self, conference: Uuid) -> bool {
+        self.locked_idle
+            .lock()
+            .is_ok_and(|locked| locked.contains(&conference))
     }
 
     /// Whether a caller may join now; returns whether it joins as a moderator.
@@ -389,6 +443,17 @@ impl ConferenceService {
         Ok(())
     }
 
+    /// Refuses when nobody is in the conference (its room is not running).
+    pub(crate) fn require_running(&self, conference: &Conference) -> Result<(), ServiceError> {
+        if self.running_account(conference.id).is_some() {
+            Ok(())
+        } else {
+            Err(ServiceError::Precondition(
+                "nobody is in the conference".into(),
+            ))
+        }
+    }
+
     /// Applies a changed document to the conference's room if it runs.
     pub(crate) fn apply_to_running_room(&self, conference: &Conference) {
         if self.running_account(conference.id).is_some() {
@@ -410,11 +475,21 @@ impl ConferenceService {
             return; // kicked (already announced) or never joined through this service
         };
         let name = match event.kind {
-            crate::events::MediaEventKind::StartTalking => "start-talking",
-            crate::events::MediaEventKind::StopTalking => "stop-talking",
-            crate::events::MediaEventKind::Left => {
-                self.set_call_status(account, call_id, CallStatus::Leaving);
-                self.departed(event.conference, participant);
+            MediaEventKind::StartTalking => "start-talking",
+            MediaEventKind::StopTalking => "stop-talking",
+            MediaEventKind::Dtmf(digit) => {
+                self.publish_event(ConferenceEvent {
+                    account,
+                    conference: event.conference,
+                    name: "dtmf",
+                    call_id: Some(call_id),
+                    participant_id: Some(participant),
+                    digit: Some(digit),
+                });
+                return;
+            }
+            MediaEventKind::Left(why) => {
+                self.departed(event.conference, participant, why);
                 return;
             }
         };
@@ -429,7 +504,10 @@ impl ConferenceService {
     /// A conference's realtime state (empty when it is not running).
     pub fn realtime(&self, conference: &Conference) -> Realtime {
         let Some(state) = self.media().room_state(conference.id) else {
-            return Realtime::default();
+            return Realtime {
+                is_locked: self.locked_idle(conference.id),
+                ..Realtime::default()
+            };
         };
         let known = self.participants_known(conference.id);
         let participants: Vec<Participant> = state
@@ -473,7 +551,7 @@ impl ConferenceService {
         let media = self.media();
         match action {
             ParticipantAction::Kick => {
-                self.remove(conference, &[participant_id], true);
+                self.remove(conference, &[participant_id], true, Departure::Kicked);
                 return Ok(()); // the call's leaving/leaved announce it
             }
             ParticipantAction::Play(what) => {
@@ -509,7 +587,7 @@ impl ConferenceService {
         match action {
             ParticipantAction::Kick => {
                 let ids: Vec<u32> = affected.iter().map(|p| p.state.participant_id).collect();
-                self.remove(conference, &ids, true);
+                self.remove(conference, &ids, true, Departure::Kicked);
                 return Ok(());
             }
             ParticipantAction::Play(what) => {
@@ -572,10 +650,23 @@ impl ConferenceService {
         }
     }
 
-    /// Locks or unlocks a conference's room (starting it if needed).
+    /// Locks or unlocks a conference. A running room changes at once; a conference without a
+    /// running room keeps the lock for when its room starts (no room starts for it).
     pub fn set_locked(&self, conference: &Conference, locked: bool) -> Result<(), ServiceError> {
-        self.ensure_running(conference)?;
-        self.media().set_locked(conference.id, locked)?;
+        {
+            let room_lock = self.room_lock(conference.id);
+            let _starting_or_stopping = room_lock.lock();
+            if self.running_account(conference.id).is_some() {
+                self.media().set_locked(conference.id, locked)?;
+            }
+            if let Ok(mut idle) = self.locked_idle.lock() {
+                if locked {
+                    idle.insert(conference.id);
+                } else {
+                    idle.remove(&conference.id);
+                }
+            }
+        }
         self.publish(
             conference.account_id,
             conference.id,
@@ -587,7 +678,7 @@ impl ConferenceService {
 
     /// Plays a tone string or media file to a running conference.
     pub fn play(&self, conference: &Conference, what: &str) -> Result<(), ServiceError> {
-        self.ensure_running(conference)?;
+        self.require_running(conference)?;
         self.media().play(conference.id, None, what)?;
         Ok(())
     }

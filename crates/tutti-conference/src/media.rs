@@ -129,6 +129,9 @@ pub struct MediaMetrics {
     pub rtp_packets_out: u64,
     /// Their packets lost on the way in.
     pub rtp_packets_lost: u64,
+    /// Datagrams dropped since the start, by reason (`foreign_source`, `malformed`,
+    /// `unexpected_payload_type`, `overflow`).
+    pub rtp_dropped: Vec<(&'static str, u64)>,
 }
 
 /// The media plane as the conference service sees it. Rooms are named by their conference's

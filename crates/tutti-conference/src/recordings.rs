@@ -101,7 +101,7 @@ impl ConferenceService {
         start: bool,
     ) -> Result<Option<String>, ServiceError> {
         if start {
-            self.ensure_running(conference)?;
+            self.require_running(conference)?;
             let conference = self.conference(conference.account_id, &conference.id.to_string())?;
             Ok(Some(self.start_recording(&conference, 0)?.path))
         } else {

@@ -156,6 +156,13 @@ pub struct ConferenceService {
     participants: std::sync::Mutex<std::collections::HashMap<Uuid, crate::live::Known>>,
     /// Running conferences: their accounts, and whether members wait for a moderator.
     running: std::sync::Mutex<std::collections::HashMap<Uuid, (Uuid, bool)>>,
+    /// One lock per conference, held while its room starts with a first participant or
+    /// stops after the last one, so a join and a last departure never cross.
+    room_locks: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<std::sync::Mutex<()>>>>,
+    /// Conferences locked while their room is not running: the room starts locked.
+    pub(crate) locked_idle: std::sync::Mutex<std::collections::HashSet<Uuid>>,
+    /// Serialises call status steps, so each step is stored and announced once.
+    pub(crate) call_steps: std::sync::Mutex<()>,
     events: tokio::sync::broadcast::Sender<crate::events::ConferenceEvent>,
     /// When conferences end by themselves (VoIPbin `timeout`, FoneStorm `end_time`): conference →
     /// (account, Unix seconds).
@@ -211,6 +218,9 @@ impl ConferenceService {
             token_lifetime,
             participants: std::sync::Mutex::default(),
             running: std::sync::Mutex::default(),
+            room_locks: std::sync::Mutex::default(),
+            locked_idle: std::sync::Mutex::default(),
+            call_steps: std::sync::Mutex::default(),
             events: tokio::sync::broadcast::channel(crate::events::EVENT_BACKLOG).0,
             deadlines: std::sync::Mutex::default(),
             pin_lock: std::sync::Mutex::default(),
@@ -239,13 +249,19 @@ impl ConferenceService {
         name: &'static str,
         participant: Option<(u32, Uuid)>,
     ) {
-        let _ = self.events.send(crate::events::ConferenceEvent {
+        self.publish_event(crate::events::ConferenceEvent {
             account,
             conference,
             name,
             call_id: participant.map(|p| p.1),
             participant_id: participant.map(|p| p.0),
+            digit: None,
         });
+    }
+
+    /// Publishes an event as it is; nobody listening is fine.
+    pub(crate) fn publish_event(&self, event: crate::events::ConferenceEvent) {
+        let _ = self.events.send(event);
     }
 
     /// Records that a conference's room runs; true the first time.
@@ -317,12 +333,48 @@ impl ConferenceService {
         }
     }
 
-    pub(crate) fn forget(&self, conference: Uuid, participant: u32) {
-        if let Ok(mut known) = self.participants.lock() {
-            if let Some(room) = known.get_mut(&conference) {
-                room.remove(&participant);
+    /// Takes a participant out of the known ones; only the first caller gets it, so a
+    /// departure reported twice (a kick and the media plane's report of it) is booked once.
+    pub(crate) fn take_participant(
+        &self,
+        conference: Uuid,
+        participant: u32,
+    ) -> Option<crate::live::ParticipantInfo> {
+        self.participants
+            .lock()
+            .ok()?
+            .get_mut(&conference)?
+            .remove(&participant)
+    }
+
+    /// Changes a known participant in place; false when it is not (or no longer) known.
+    pub(crate) fn update_known(
+        &self,
+        conference: Uuid,
+        participant: u32,
+        change: impl FnOnce(&mut crate::live::ParticipantInfo),
+    ) -> bool {
+        let Ok(mut known) = self.participants.lock() else {
+            return false;
+        };
+        match known
+            .get_mut(&conference)
+            .and_then(|room| room.get_mut(&participant))
+        {
+            Some(info) => {
+                change(info);
+                true
             }
+            None => false,
         }
+    }
+
+    /// The lock held while the conference's room starts or stops.
+    pub(crate) fn room_lock(&self, conference: Uuid) -> Arc<std::sync::Mutex<()>> {
+        self.room_locks
+            .lock()
+            .map(|mut locks| locks.entry(conference).or_default().clone())
+            .unwrap_or_default()
     }
 
     /// Forgets every participant of a conference; returns who they were.
@@ -645,6 +697,12 @@ impl ConferenceService {
         }
         self.unschedule(current.id);
         self.close_room(&current);
+        if let Ok(mut locks) = self.room_locks.lock() {
+            locks.remove(&current.id);
+        }
+        if let Ok(mut locked) = self.locked_idle.lock() {
+            locked.remove(&current.id);
+        }
         self.publish(account, current.id, "document-deleted", None);
         Ok(current)
     }

@@ -302,7 +302,9 @@ fn listen_only_callers_on_hold_and_rtcp_senders_are_not_timed_out() {
             talker.send_frame();
         }
         if now >= next_report {
-            let len = session.write_report(now, 0, Duration::ZERO, 8000, &mut buf).unwrap();
+            let len = session
+                .write_report(now, 0, Duration::ZERO, 8000, &mut buf)
+                .unwrap();
             reporter
                 .socket
                 .send_to(&buf[..len], reporter.server)

@@ -48,6 +48,10 @@ pub struct MediaConfig {
     pub mixer_threads: usize,
     /// Latching.
     pub latching: bool,
+    /// Let any host latch onto a caller whose offer names a private address.
+    pub nat_any_source: bool,
+    /// Milliseconds media may go to an offer's address before the caller proves it.
+    pub unproven_send_ms: u64,
     /// RTP inactivity timeout.
     pub rtp_timeout_seconds: u64,
 }
@@ -96,6 +100,8 @@ impl Default for MediaConfig {
             public_address: IpAddr::from([127, 0, 0, 1]),
             mixer_threads: 0,
             latching: true,
+            nat_any_source: false,
+            unproven_send_ms: 2000,
             rtp_timeout_seconds: 30,
         }
     }
@@ -162,6 +168,8 @@ impl Config {
                 "MEDIA_PUBLIC_ADDRESS" => config.media.public_address = parse(&name, &value)?,
                 "MEDIA_MIXER_THREADS" => config.media.mixer_threads = parse(&name, &value)?,
                 "MEDIA_LATCHING" => config.media.latching = parse(&name, &value)?,
+                "MEDIA_NAT_ANY_SOURCE" => config.media.nat_any_source = parse(&name, &value)?,
+                "MEDIA_UNPROVEN_SEND_MS" => config.media.unproven_send_ms = parse(&name, &value)?,
                 "MEDIA_RTP_TIMEOUT_SECONDS" => {
                     config.media.rtp_timeout_seconds = parse(&name, &value)?
                 }

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tutti_conference::{
-    ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaEvent, MediaEventKind, MediaMetrics,
-    MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec, RoomState,
+    ConferenceService, Departure, Digit, JoinSpec, JoinedMedia, MediaError, MediaEvent,
+    MediaEventKind, MediaMetrics, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
+    RoomState,
 };
 use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
 use tutti_engine::{
-    Engine, EngineError, EngineEvent, JoinRequest, ParticipantChange, RoomId, RoomSettings,
-    RoomSound,
+    Engine, EngineError, EngineEvent, JoinRequest, LeaveReason, ParticipantChange, RoomId,
+    RoomSettings, RoomSound,
 };
 use uuid::Uuid;
 
@@ -303,6 +304,11 @@ impl MediaPlane for EngineMedia {
             rtp_packets_in: m.packets_in,
             rtp_packets_out: m.packets_out,
             rtp_packets_lost: m.packets_lost,
+            rtp_dropped: m
+                .drops
+                .iter()
+                .map(|(reason, count)| (reason.as_str(), *count))
+                .collect(),
         }
     }
 
@@ -351,6 +357,16 @@ impl MediaPlane for EngineMedia {
     }
 }
 
+/// The conference service's name for why the engine let a participant go.
+fn departure(reason: LeaveReason) -> Departure {
+    match reason {
+        LeaveReason::Kicked => Departure::Kicked,
+        LeaveReason::RtpTimeout => Departure::Timeout,
+        LeaveReason::RoomDestroyed => Departure::ConferenceEnded,
+        LeaveReason::Shutdown => Departure::Shutdown,
+    }
+}
+
 /// Feeds the engine's events to the conference service on a thread of their own, until the
 /// engine stops.
 pub fn pump_events(
@@ -370,8 +386,52 @@ pub fn pump_events(
                         (room, participant, MediaEventKind::StopTalking)
                     }
                     EngineEvent::Left {
-                        room, participant, ..
-                    } => (room, participant, MediaEventKind::Left),
+                        room,
+                        participant,
+                        reason,
+                        counters,
+                    } => {
+                        tracing::info!(
+                            conference = %Uuid::from_u128(room.0),
+                            participant,
+                            reason = reason.as_str(),
+                            packets_in = counters.packets_in,
+                            packets_out = counters.packets_out,
+                            dropped_foreign_source = counters.foreign_source,
+                            dropped_malformed = counters.malformed,
+                            dropped_unexpected_payload_type = counters.unexpected_payload_type,
+                            dropped_overflow = counters.overflow,
+                            unsent_unproven = counters.unproven_suppressed,
+                            "participant's media closed"
+                        );
+                        (room, participant, MediaEventKind::Left(departure(reason)))
+                    }
+                    EngineEvent::Dtmf {
+                        room,
+                        participant,
+                        digit,
+                        duration,
+                    } => (
+                        room,
+                        participant,
+                        MediaEventKind::Dtmf(Digit {
+                            digit,
+                            duration_ms: duration.as_millis().min(u128::from(u32::MAX)) as u32,
+                        }),
+                    ),
+                    EngineEvent::Latched {
+                        room,
+                        participant,
+                        source,
+                    } => {
+                        tracing::info!(
+                            conference = %Uuid::from_u128(room.0),
+                            participant,
+                            %source,
+                            "participant's media latched"
+                        );
+                        continue;
+                    }
                     EngineEvent::TickOverrun { thread, late_by } => {
                         tracing::warn!(
                             thread,

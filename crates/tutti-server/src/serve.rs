@@ -76,6 +76,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         bind_address: media.bind_address,
         public_address: media.public_address,
         latching: media.latching,
+        nat_any_source: media.nat_any_source,
+        unproven_send_window: Duration::from_millis(media.unproven_send_ms),
         rtp_timeout: Duration::from_secs(media.rtp_timeout_seconds),
         ..EngineConfig::default()
     })

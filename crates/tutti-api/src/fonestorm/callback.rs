@@ -187,6 +187,7 @@ mod tests {
             name,
             call_id: None,
             participant_id: None,
+            digit: None,
         };
         assert!(callback(&service, &event(plain.id, "status-changed")).is_none());
         assert!(callback(&service, &event(hooked.id, "start-talking")).is_none());

@@ -64,19 +64,24 @@ fn render(event: &ConferenceEvent, binding: &str) -> Message {
     let call = event
         .call_id
         .map_or_else(|| "*".to_owned(), |c| c.simple().to_string());
+    let mut data = json!({
+        "event": event.name,
+        "account_id": event.account.simple().to_string(),
+        "conference_id": event.conference.simple().to_string(),
+        "call_id": event.call_id.map(|c| c.simple().to_string()),
+        "participant_id": event.participant_id,
+    });
+    if let Some(digit) = event.digit {
+        data["digit"] = json!(digit.digit.to_string());
+        data["duration"] = json!(digit.duration_ms);
+    }
     let body = json!({
         "action": "event",
         "subscribed_key": binding,
         "subscription_key": binding,
         "name": event.name,
         "routing_key": format!("conference.event.{}.{call}", event.conference.simple()),
-        "data": {
-            "event": event.name,
-            "account_id": event.account.simple().to_string(),
-            "conference_id": event.conference.simple().to_string(),
-            "call_id": event.call_id.map(|c| c.simple().to_string()),
-            "participant_id": event.participant_id,
-        },
+        "data": data,
     });
     Message::Text(body.to_string().into())
 }

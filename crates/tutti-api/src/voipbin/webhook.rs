@@ -22,14 +22,20 @@ pub(crate) fn message(service: &ConferenceService, event: &ConferenceEvent) -> O
         "add-member" => Some("conferencecall_joined"),
         "call-leaving" => Some("conferencecall_leaving"),
         "del-member" => Some("conferencecall_leaved"),
+        "dtmf" => Some("conferencecall_dtmf_received"),
         _ => None,
     };
     if let Some(kind) = call_type {
         let call_id = event.call_id?;
         let call = service.call(account, &call_id.to_string()).ok()?;
+        let mut data = render::call(&call);
+        if let Some(digit) = event.digit {
+            data["digit"] = json!(digit.digit.to_string());
+            data["duration"] = json!(digit.duration_ms);
+        }
         return Some(Message {
             topic: format!("customer_id:{account}:conferencecall:{call_id}"),
-            body: json!({"type": kind, "data": render::call(&call)}),
+            body: json!({"type": kind, "data": data}),
         });
     }
     let topic = format!("customer_id:{account}:conference:{}", event.conference);
