@@ -244,6 +244,27 @@ fn joins_are_refused_with_clear_errors() {
             .contains("no common codec"),
         "{body}"
     );
+    let ipv6 =
+        "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 7078 RTP/AVP 0\r\n";
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{id}/participants"),
+        Some(json!({"data": {"sdp": ipv6}})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["data"]["message"].as_str().unwrap().contains("IPv6"),
+        "{body}"
+    );
+    // Refused joins leave no room running.
+    let rooms = |session: &Session| {
+        let (_, text) = session.server.call("GET", "/metrics", None, None);
+        let text = text.as_str().unwrap_or_default().to_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("tutti_rooms "))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert_eq!(rooms(&session), Some(0));
 
     let (status, _) = session.call(
         "PUT",
@@ -279,6 +300,11 @@ fn joins_are_refused_with_clear_errors() {
     assert_eq!(
         (status, body["message"].clone()),
         (409, json!("conference_locked"))
+    );
+    assert_eq!(
+        rooms(&session),
+        Some(1),
+        "locking an empty conference starts no room"
     );
 
     let (status, body) = session.call(

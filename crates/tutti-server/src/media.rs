@@ -87,6 +87,9 @@ fn check_tone(tone: &str) -> Result<(), String> {
 fn media_error(error: EngineError) -> MediaError {
     match error {
         EngineError::Sdp(e) => MediaError::Offer(e.to_string()),
+        EngineError::AddressFamily { .. } | EngineError::UnsupportedCodec(_) => {
+            MediaError::Offer(error.to_string())
+        }
         EngineError::RoomFull { max, .. } => MediaError::Full(max),
         EngineError::RoomLocked(_) => MediaError::Locked,
         EngineError::Tone(e) => MediaError::Media(e.to_string()),

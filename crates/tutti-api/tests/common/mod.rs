@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tutti_conference::{
-    JoinSpec, JoinedMedia, MediaError, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
-    RoomState,
+    JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, ParticipantState,
+    ParticipantUpdate, RoomSpec, RoomState,
 };
 use uuid::Uuid;
 
@@ -196,6 +196,18 @@ impl MediaPlane for MemoryMedia {
     }
     fn stop_recording(&self, _: Uuid) -> Result<(), MediaError> {
         Ok(())
+    }
+    fn metrics(&self) -> MediaMetrics {
+        // No audio, so no datagram was ever dropped; each reason is still reported.
+        MediaMetrics {
+            rtp_dropped: vec![
+                ("foreign_source", 0),
+                ("malformed", 0),
+                ("unexpected_payload_type", 0),
+                ("overflow", 0),
+            ],
+            ..MediaMetrics::default()
+        }
     }
     fn room_state(&self, room: Uuid) -> Option<RoomState> {
         self.rooms
