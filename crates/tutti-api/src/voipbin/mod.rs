@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::request::{request_id, BodyError};
 use crate::AppState;
-pub(crate) use error::VoipbinError;
+pub(crate) use error::{error_page, VoipbinError};
 
 /// Largest (and default) page.
 pub(crate) const PAGE_SIZE: usize = 100;
@@ -61,6 +61,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1.0/recordingfiles/{id}", get(recordings::download))
         .route("/v1.0/customer", get(customer::fetch).put(customer::update))
         .route("/v1.0/ws", get(websocket::upgrade))
+        .route_layer(axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| {
+                crate::request::own_errors(request, next, error_page)
+            },
+        ))
 }
 
 /// Query parameters every route may carry.
