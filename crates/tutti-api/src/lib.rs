@@ -7,6 +7,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod expiry;
 mod fonestorm;
 mod kazoo;
 mod logins;

@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use tutti_conference::Session;
 use uuid::Uuid;
 
 use crate::request::{request_id, BodyError};
@@ -90,6 +91,15 @@ pub(crate) fn authorize(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Uuid, VoipbinError> {
+    session(state, headers, params).map(|session| session.account_id)
+}
+
+/// The session of the request's token: `Authorization: Bearer <token>` or `?token=`.
+pub(crate) fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Session, VoipbinError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -103,7 +113,7 @@ pub(crate) fn authorize(
         .ok_or(VoipbinError::Unauthenticated)?;
     state
         .service
-        .account_for_token(token)
+        .session(token)
         .map_err(|_| VoipbinError::Unauthenticated)
 }
 
