@@ -7,14 +7,17 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod expiry;
 mod fonestorm;
 mod kazoo;
+mod logins;
 mod metrics;
 mod notifier;
 mod request;
 mod voipbin;
 pub mod webhooks;
 
+pub use logins::LoginLimit;
 pub use metrics::ApiMetrics;
 pub use notifier::spawn_notifier;
 
@@ -40,6 +43,8 @@ pub struct AppState {
     pub metrics: Arc<ApiMetrics>,
     /// Webhook delivery, whose counters `/metrics` shows, when the server sends webhooks.
     pub webhooks: Option<webhooks::WebhookSender>,
+    /// Failed logins per client address.
+    logins: Arc<logins::LoginLimiter>,
 }
 
 impl AppState {
@@ -50,7 +55,14 @@ impl AppState {
             node: node.into(),
             metrics: Arc::default(),
             webhooks: None,
+            logins: Arc::new(logins::LoginLimiter::new(LoginLimit::default())),
         }
+    }
+
+    /// The same state, limiting failed logins per client address to `limit`.
+    pub fn with_login_limit(mut self, limit: LoginLimit) -> Self {
+        self.logins = Arc::new(logins::LoginLimiter::new(limit));
+        self
     }
 
     /// The same state, showing `sender`'s counters in `/metrics`.
@@ -69,12 +81,38 @@ pub fn router(state: AppState) -> Router {
         .merge(kazoo::routes())
         .merge(fonestorm::routes())
         .merge(voipbin::routes())
+        .fallback(unknown_path)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// 404 for a path no route serves, in the error shape of the face whose prefix it is under.
+async fn unknown_path(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    let message = format!("no such path: {method} {path}");
+    let status = axum::http::StatusCode::NOT_FOUND;
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v1.0") {
+        voipbin::error_page(status, message, &headers)
+    } else if under("/v2/conferences") || under("/v2/auth") {
+        fonestorm::error_page(status, message, &headers)
+    } else if under("/v2") {
+        kazoo::error_page(status, message, &headers)
+    } else {
+        (status, message).into_response()
+    }
 }
 
 /// The OpenAPI document of the Kazoo face.
@@ -87,13 +125,15 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
-/// Serves the API on `listener` until `shutdown` completes; requests in flight finish.
+/// Serves the API on `listener` until `shutdown` completes; requests in flight finish. Each
+/// request knows its client's address (for the login limit).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,5 +1,6 @@
 //! Kazoo's websocket over a real socket: subscribe with a token, receive the account's events
-//! within 100 ms, never another account's.
+//! within 100 ms, never another account's; nothing but auth errors before a token, and the
+//! socket closes when the token expires.
 
 mod common;
 
@@ -11,7 +12,6 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use tutti_api::AppState;
 use tutti_conference::{ConferenceService, JoinRequest};
-use tutti_store::SqliteStore;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -33,18 +33,92 @@ async fn nothing_within(socket: &mut Socket, wait: Duration) -> bool {
     tokio::time::timeout(wait, socket.next()).await.is_err()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribers_get_their_accounts_events_and_nothing_else() {
-    let store = Arc::new(SqliteStore::in_memory().unwrap());
-    let service = ConferenceService::new(
-        store,
-        Arc::new(common::MemoryMedia::default()),
-        Duration::from_secs(3600),
-    );
+/// A server on a free port: its service and address.
+async fn start() -> (Arc<ConferenceService>, std::net::SocketAddr) {
+    let service = common::memory_service();
     let state = AppState::new(service.clone(), "tutti@test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(tutti_api::serve(listener, state, std::future::pending()));
+    (service, address)
+}
+
+fn text(message: Value) -> Message {
+    Message::Text(message.to_string().into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_before_a_token_and_the_socket_closes_when_the_token_expires() {
+    let (service, address) = start().await;
+    let a = service.create_account("a").unwrap();
+    let conference = service
+        .create_conference(a.id, &json!({"member": {"join_muted": false}}))
+        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/v2/websocket"))
+        .await
+        .unwrap();
+    let account = a.id.simple().to_string();
+
+    // No token yet: every message gets the auth error, and events do not come.
+    for message in [
+        json!({"action": "ping", "request_id": "p1"}),
+        json!({"action": "unsubscribe", "request_id": "u1", "data": {"binding": "conference.event.*.*"}}),
+        json!({"action": "subscribe", "request_id": "s1", "data": {"account_id": account, "binding": "conference.event.*.*"}}),
+    ] {
+        socket.send(text(message.clone())).await.unwrap();
+        assert_eq!(
+            next_json(&mut socket).await,
+            json!({"action": "reply", "request_id": message["request_id"], "status": "error", "data": {"message": "invalid credentials: send an auth_token first"}})
+        );
+    }
+    socket
+        .send(text(
+            json!({"action": "ping", "request_id": "p2", "auth_token": "nope"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_json(&mut socket).await["data"]["message"],
+        "invalid credentials"
+    );
+    service
+        .join(
+            a.id,
+            &conference.id.to_string(),
+            &JoinRequest {
+                offer: "v=0\r\n".into(),
+                ..JoinRequest::default()
+            },
+        )
+        .unwrap();
+    assert!(nothing_within(&mut socket, Duration::from_millis(200)).await);
+
+    // A token that lives two seconds: subscriptions, then the close when it expires.
+    let session = service
+        .authenticate_for(&a.api_key, Duration::from_secs(2))
+        .unwrap();
+    socket
+        .send(text(json!({"action": "subscribe", "auth_token": session.token, "request_id": "s2", "data": {"account_id": account, "binding": "conference.event.*.*"}})))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket).await["status"], "success");
+    socket
+        .send(text(json!({"action": "ping", "request_id": "p3"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_json(&mut socket).await["data"],
+        json!({"response": "pong"})
+    );
+    assert_eq!(
+        common::expiry_notice(&mut socket, session.expires).await,
+        json!({"action": "error", "status": "error", "data": {"message": "the token expired"}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_get_their_accounts_events_and_nothing_else() {
+    let (service, address) = start().await;
 
     let a = service.create_account("a").unwrap();
     let b = service.create_account("b").unwrap();

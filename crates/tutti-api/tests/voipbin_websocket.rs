@@ -1,5 +1,6 @@
 //! VoIPbin's websocket over a real socket: the token at the upgrade, topic subscriptions by
-//! prefix, `{type, data, topic}` messages for the customer's own events only.
+//! prefix, `{type, data, topic}` messages for the customer's own events only, and the close
+//! when the token expires.
 
 mod common;
 
@@ -11,7 +12,6 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use tutti_api::AppState;
 use tutti_conference::{ConferenceService, JoinRequest};
-use tutti_store::SqliteStore;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -33,18 +33,42 @@ fn subscribe(kind: &str, topics: &[String]) -> Message {
     Message::Text(json!({"type": kind, "topics": topics}).to_string().into())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribers_get_their_topics_and_nothing_else() {
-    let store = Arc::new(SqliteStore::in_memory().unwrap());
-    let service = ConferenceService::new(
-        store,
-        Arc::new(common::MemoryMedia::default()),
-        Duration::from_secs(3600),
-    );
+/// A server on a free port: its service and address.
+async fn start() -> (Arc<ConferenceService>, std::net::SocketAddr) {
+    let service = common::memory_service();
     let state = AppState::new(service.clone(), "tutti@test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(tutti_api::serve(listener, state, std::future::pending()));
+    (service, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_closes_when_its_token_expires() {
+    let (service, address) = start().await;
+    let a = service.create_account("a").unwrap();
+    let session = service
+        .authenticate_for(&a.api_key, Duration::from_secs(2))
+        .unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{address}/v1.0/ws?token={}", session.token))
+            .await
+            .unwrap();
+    let mine = format!("customer_id:{}:conference", a.id);
+    socket
+        .send(subscribe("subscribe", std::slice::from_ref(&mine)))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket).await["type"], "subscribed");
+    assert_eq!(
+        common::expiry_notice(&mut socket, session.expires).await,
+        json!({"type": "error", "message": "the token expired"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_get_their_topics_and_nothing_else() {
+    let (service, address) = start().await;
 
     let a = service.create_account("a").unwrap();
     let b = service.create_account("b").unwrap();

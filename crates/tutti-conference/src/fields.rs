@@ -19,6 +19,13 @@ pub const ACTION_TYPES: [&str; 4] = ["talk", "play", "sleep", "hangup"];
 pub const MAX_SLEEP_MS: i64 = 600_000;
 /// Longest `talk` text, characters.
 pub const MAX_TALK_CHARS: usize = 4096;
+/// Longest `timeout`, seconds: ten years of 365 days. Beyond it a conference would outlive
+/// any server it runs on; refusing it keeps every deadline far from overflowing.
+pub const MAX_TIMEOUT_SECONDS: i64 = 10 * 365 * 86_400;
+/// Earliest `start_time` or `end_time`: 2000-01-01T00:00:00Z.
+pub const MIN_TIME: i64 = 946_684_800;
+/// Latest `start_time` or `end_time`: 2100-12-31T23:59:59Z.
+pub const MAX_TIME: i64 = 4_133_980_799;
 
 fn fail(errors: &mut ValidationErrors, path: &[&str], rule: &str, message: String, value: &Value) {
     errors.add(path, rule, json!({"message": message, "value": value}));
@@ -91,14 +98,15 @@ pub(crate) fn check_field(
             }
         }
         "timeout" => {
-            if value.as_i64().is_none_or(|t| t < 0) {
-                fail(
-                    errors,
-                    &path,
-                    "minimum",
-                    "Value must be a whole number of seconds, at least 0".into(),
-                    value,
-                );
+            let message = format!(
+                "Value must be a whole number of seconds from 0 to {MAX_TIMEOUT_SECONDS} (ten years)"
+            );
+            match value.as_i64() {
+                Some(t) if t > MAX_TIMEOUT_SECONDS => {
+                    fail(errors, &path, "maximum", message, value)
+                }
+                Some(t) if t >= 0 => {}
+                _ => fail(errors, &path, "minimum", message, value),
             }
         }
         "data" => {
@@ -126,18 +134,27 @@ pub(crate) fn check_field(
                 );
             }
         }
-        "start_time" | "end_time" => {
-            if parse_time(value).is_none() {
-                fail(
-                    errors,
-                    &path,
-                    "format",
-                    "Value must be an RFC 3339 date-time (2026-11-23T16:00:00Z) or Unix seconds"
-                        .into(),
-                    value,
-                );
-            }
-        }
+        "start_time" | "end_time" => match parse_time(value) {
+            None => fail(
+                errors,
+                &path,
+                "format",
+                "Value must be an RFC 3339 date-time (2026-11-23T16:00:00Z) or Unix seconds".into(),
+                value,
+            ),
+            Some(time) if !(MIN_TIME..=MAX_TIME).contains(&time) => fail(
+                errors,
+                &path,
+                "range",
+                format!(
+                    "Value must be from {} to {}",
+                    format_time(MIN_TIME),
+                    format_time(MAX_TIME)
+                ),
+                value,
+            ),
+            Some(_) => {}
+        },
         "callback_url" => {
             if !value.as_str().is_some_and(is_web_url) {
                 fail(
@@ -300,6 +317,63 @@ mod tests {
         assert_eq!(parse_time(&json!("90")), Some(90));
         assert_eq!(parse_time(&json!("tomorrow")), None);
         assert_eq!(format_time(1_795_446_000), "2026-11-23T15:00:00Z");
+    }
+
+    #[test]
+    fn timeouts_and_times_stay_in_range() {
+        let rules = |key: &str, value: Value| {
+            let mut errors = ValidationErrors::default();
+            assert!(check_field(
+                &mut errors,
+                key,
+                &value,
+                &crate::tests::FakeMedia
+            ));
+            errors
+                .0
+                .get(key)
+                .and_then(Value::as_object)
+                .map(|rules| rules.keys().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(rules("timeout", json!(0)), None);
+        assert_eq!(rules("timeout", json!(MAX_TIMEOUT_SECONDS)), None);
+        assert_eq!(
+            rules("timeout", json!(MAX_TIMEOUT_SECONDS + 1)),
+            Some(vec!["maximum".to_owned()])
+        );
+        assert_eq!(
+            rules("timeout", json!(i64::MAX)),
+            Some(vec!["maximum".to_owned()])
+        );
+        assert_eq!(
+            rules("timeout", json!(u64::MAX)),
+            Some(vec!["minimum".to_owned()])
+        );
+        assert_eq!(
+            rules("timeout", json!(-1)),
+            Some(vec!["minimum".to_owned()])
+        );
+        assert_eq!(
+            rules("timeout", json!(1.5)),
+            Some(vec!["minimum".to_owned()])
+        );
+        assert_eq!(rules("end_time", json!("2100-12-31T23:59:59Z")), None);
+        assert_eq!(rules("end_time", json!(MIN_TIME)), None);
+        for absurd in [
+            json!("2101-01-01T00:00:00Z"),
+            json!("1999-12-31T23:59:59Z"),
+            json!(i64::MAX),
+            json!("-5"),
+            json!(99_999_999_999_i64),
+        ] {
+            assert_eq!(
+                rules("start_time", absurd.clone()),
+                Some(vec!["range".to_owned()]),
+                "{absurd}"
+            );
+        }
+        assert_eq!(format_time(MIN_TIME), "2000-01-01T00:00:00Z");
+        assert_eq!(format_time(MAX_TIME), "2100-12-31T23:59:59Z");
     }
 
     #[test]

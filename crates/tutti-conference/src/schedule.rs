@@ -21,7 +21,9 @@ pub(crate) fn deadline(conference: &Conference) -> Option<i64> {
         .get("timeout")
         .and_then(Value::as_i64)
         .filter(|&t| t > 0)
-        .map(|t| conference.created + t);
+        // Validation caps timeouts far below overflow; a document stored before the cap
+        // existed saturates to "never" rather than wrapping to "at once".
+        .map(|t| conference.created.saturating_add(t));
     let end = conference.document.get("end_time").and_then(parse_time);
     match (timeout, end) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -162,5 +164,34 @@ impl ConferenceService {
             organizer_connected: known.values().any(|p| p.moderator),
             attendees_connected: known.values().filter(|p| !p.moderator).count(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn deadlines_never_wrap() {
+        let conference = |document| Conference {
+            id: Uuid::nil(),
+            account_id: Uuid::nil(),
+            document,
+            state: Default::default(),
+            revision: 1,
+            created: 1_800_000_000,
+            modified: 1_800_000_000,
+        };
+        assert_eq!(
+            deadline(&conference(json!({"timeout": 60}))),
+            Some(1_800_000_060)
+        );
+        assert_eq!(
+            deadline(&conference(json!({"timeout": i64::MAX}))),
+            Some(i64::MAX)
+        );
+        assert_eq!(deadline(&conference(json!({"timeout": 0}))), None);
     }
 }

@@ -167,8 +167,6 @@ pub struct ConferenceService {
     /// When conferences end by themselves (VoIPbin `timeout`, FoneStorm `end_time`): conference →
     /// (account, Unix seconds).
     pub(crate) deadlines: std::sync::Mutex<std::collections::HashMap<Uuid, (Uuid, i64)>>,
-    /// Serialises PIN allocation so two new conferences never draw the same PIN.
-    pin_lock: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ConferenceService {
@@ -199,6 +197,20 @@ fn digest(secret: &str) -> String {
         .collect()
 }
 
+/// How many PINs a new conference draws before giving up.
+const PIN_DRAWS: u32 = 32;
+
+/// A 6-digit PIN from the system's generator (PINs admit callers, so they must not be
+/// predictable).
+fn random_pin() -> String {
+    let random = u32::from_le_bytes(
+        Uuid::new_v4().as_bytes()[..4]
+            .try_into()
+            .unwrap_or_default(),
+    );
+    format!("{:06}", random % 1_000_000)
+}
+
 /// 244 random bits from the system's generator, as 64 hex characters.
 fn secret() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
@@ -223,7 +235,6 @@ impl ConferenceService {
             call_steps: std::sync::Mutex::default(),
             events: tokio::sync::broadcast::channel(crate::events::EVENT_BACKLOG).0,
             deadlines: std::sync::Mutex::default(),
-            pin_lock: std::sync::Mutex::default(),
         })
     }
 
@@ -433,7 +444,8 @@ impl ConferenceService {
             .account_by_key_hash(&digest(api_key))?
             .ok_or(ServiceError::InvalidCredentials)?;
         let token = secret();
-        let expires = now() + lifetime.as_secs() as i64;
+        let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+        let expires = now().saturating_add(lifetime);
         self.store
             .insert_token(&digest(&token), account.id, expires)?;
         Ok(Session {
@@ -445,9 +457,20 @@ impl ConferenceService {
 
     /// The account a token belongs to.
     pub fn account_for_token(&self, token: &str) -> Result<Uuid, ServiceError> {
-        self.store
+        Ok(self.session(token)?.account_id)
+    }
+
+    /// The unexpired session a token opens: its account and when it expires.
+    pub fn session(&self, token: &str) -> Result<Session, ServiceError> {
+        let (account_id, expires) = self
+            .store
             .token_account(&digest(token), now())?
-            .ok_or(ServiceError::InvalidCredentials)
+            .ok_or(ServiceError::InvalidCredentials)?;
+        Ok(Session {
+            account_id,
+            token: token.to_owned(),
+            expires,
+        })
     }
 
     /// Creates a conference from a document.
@@ -459,47 +482,36 @@ impl ConferenceService {
         let document =
             validate_conference(document, self.media.as_ref()).map_err(ServiceError::Validation)?;
         let created = now();
-        let _pins = self.pin_lock.lock().map_err(|_| StoreError::Unavailable)?;
-        let conference = Conference {
+        let mut conference = Conference {
             account_id: account,
             id: Uuid::now_v7(),
             document,
-            state: ConferenceState {
-                pin: Some(self.unused_pin(account)?),
-                ..ConferenceState::default()
-            },
+            state: ConferenceState::default(),
             revision: 1,
             created,
             modified: created,
         };
-        self.store.insert_conference(
-            &conference.record(),
-            &conference_numbers(&conference.document),
-        )?;
+        let numbers = conference_numbers(&conference.document);
+        // The store refuses a PIN another live conference of the account holds (one indexed
+        // lookup); with at most a few thousand live conferences out of a million PINs, a
+        // second draw is rare and a failed 32nd one means the account has used them up.
+        let mut draws = 0;
+        loop {
+            conference.state.pin = Some(random_pin());
+            match self.store.insert_conference(&conference.record(), &numbers) {
+                Ok(()) => break,
+                Err(StoreError::PinTaken) if draws < PIN_DRAWS => draws += 1,
+                Err(StoreError::PinTaken) => {
+                    return Err(ServiceError::Precondition(
+                        "the account's live conferences use up the PINs: end some first".into(),
+                    ))
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
         self.schedule(&conference);
         self.publish(account, conference.id, "document-created", None);
         Ok(conference)
-    }
-
-    /// A 6-digit PIN no live conference of the account uses.
-    fn unused_pin(&self, account: Uuid) -> Result<String, ServiceError> {
-        let taken: std::collections::HashSet<String> = self
-            .all_conferences(account)?
-            .into_iter()
-            .filter(|c| !c.state.status.is_ending())
-            .filter_map(|c| c.state.pin)
-            .collect();
-        loop {
-            let random = u32::from_le_bytes(
-                Uuid::new_v4().as_bytes()[..4]
-                    .try_into()
-                    .unwrap_or_default(),
-            );
-            let pin = format!("{:06}", random % 1_000_000);
-            if !taken.contains(&pin) {
-                return Ok(pin);
-            }
-        }
     }
 
     /// One conference of the account.
@@ -769,6 +781,50 @@ mod tests {
             s.account_for_token("wrong"),
             Err(ServiceError::InvalidCredentials)
         ));
+    }
+
+    #[test]
+    fn pins_are_unique_among_the_accounts_live_conferences() {
+        let s = service();
+        let a = s.create_account("a").unwrap().id;
+        // Four writers at once: the store's unique index, not a lock in the service, keeps
+        // the PINs apart.
+        let pins: Vec<String> = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..500)
+                            .map(|_| {
+                                s.create_conference(a, &json!({}))
+                                    .unwrap()
+                                    .state
+                                    .pin
+                                    .unwrap()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        assert!(pins
+            .iter()
+            .all(|p| p.len() == 6 && p.bytes().all(|b| b.is_ascii_digit())));
+        let distinct: std::collections::HashSet<&String> = pins.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            2000,
+            "every live conference has its own PIN"
+        );
+        // A token stays valid for its session's lifetime and says when it ends.
+        let key = s.create_account("b").unwrap().api_key;
+        let session = s.authenticate_for(&key, Duration::from_secs(60)).unwrap();
+        assert_eq!(s.session(&session.token).unwrap(), session);
+        let forever = s.authenticate_for(&key, Duration::MAX).unwrap();
+        assert_eq!(forever.expires, i64::MAX, "a huge lifetime saturates");
     }
 
     #[test]

@@ -70,6 +70,21 @@ pub struct StorageConfig {
 pub struct AuthConfig {
     /// Token lifetime.
     pub token_lifetime_seconds: u64,
+    /// Failed logins a client address may make in a row.
+    pub login_failures: u32,
+    /// The period over which `login_failures` drain away.
+    pub login_window_seconds: u64,
+}
+
+impl AuthConfig {
+    /// The API's login limit.
+    pub fn login_limit(&self) -> tutti_api::LoginLimit {
+        tutti_api::LoginLimit {
+            failures: self.login_failures,
+            per: std::time::Duration::from_secs(self.login_window_seconds),
+            ..tutti_api::LoginLimit::default()
+        }
+    }
 }
 
 /// `[log]`.
@@ -117,8 +132,11 @@ impl Default for StorageConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
+        let limit = tutti_api::LoginLimit::default();
         Self {
             token_lifetime_seconds: 3600,
+            login_failures: limit.failures,
+            login_window_seconds: limit.per.as_secs(),
         }
     }
 }
@@ -142,11 +160,15 @@ where
 }
 
 impl Config {
-    /// Reads `path` (when given) over the defaults, then applies `TUTTI_*` variables.
+    /// Reads `path` (when given) over the defaults, then applies `TUTTI_*` variables; also
+    /// returns warnings for the `TUTTI_*` variables that name no setting (Kubernetes sets
+    /// `TUTTI_SERVICE_HOST`, `TUTTI_PORT`… for a service named tutti, so they are not fatal).
+    /// A setting's bad value is.
     pub fn load(
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<(Self, Vec<String>)> {
+        let mut warnings = Vec::new();
         let mut config = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -177,11 +199,22 @@ impl Config {
                 "AUTH_TOKEN_LIFETIME_SECONDS" => {
                     config.auth.token_lifetime_seconds = parse(&name, &value)?
                 }
+                "AUTH_LOGIN_FAILURES" => config.auth.login_failures = parse(&name, &value)?,
+                "AUTH_LOGIN_WINDOW_SECONDS" => {
+                    config.auth.login_window_seconds = parse(&name, &value)?
+                }
                 "LOG_LEVEL" => config.log.level = value,
                 "LOG_JSON" => config.log.json = parse(&name, &value)?,
                 "CONFIG" => {}
-                _ => bail!("unknown setting {name}"),
+                _ => warnings.push(format!("{name} is not a tutti setting; ignoring it")),
             }
+        }
+        if config.auth.login_failures == 0 || config.auth.login_window_seconds == 0 {
+            bail!(
+                "auth.login_failures ({}) and auth.login_window_seconds ({}) must be at least 1",
+                config.auth.login_failures,
+                config.auth.login_window_seconds
+            );
         }
         if config.media.port_first > config.media.port_last {
             bail!(
@@ -190,7 +223,7 @@ impl Config {
                 config.media.port_last
             );
         }
-        Ok(config)
+        Ok((config, warnings))
     }
 }
 
@@ -201,8 +234,9 @@ mod tests {
     #[test]
     fn the_example_file_parses_to_the_defaults() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/tutti.example.toml");
-        let config = Config::load(Some(&example), Vec::new()).unwrap();
+        let (config, warnings) = Config::load(Some(&example), Vec::new()).unwrap();
         assert_eq!(config, Config::default());
+        assert!(warnings.is_empty());
     }
 
     #[test]
@@ -212,7 +246,7 @@ mod tests {
             ("TUTTI_STORAGE_PATH".to_owned(), "/tmp/x.db".to_owned()),
             ("PATH".to_owned(), "/usr/bin".to_owned()),
         ];
-        let config = Config::load(None, env).unwrap();
+        let (config, _) = Config::load(None, env).unwrap();
         assert_eq!(config.http.listen.port(), 9000);
         assert_eq!(config.storage.path, PathBuf::from("/tmp/x.db"));
         let bad = Config::load(
@@ -221,6 +255,58 @@ mod tests {
         )
         .unwrap_err();
         assert!(bad.to_string().contains("TUTTI_HTTP_LISTEN"));
-        assert!(Config::load(None, vec![("TUTTI_TYPO".to_owned(), "1".to_owned())]).is_err());
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_variables_are_warnings_and_bad_values_are_fatal() {
+        // What Kubernetes injects for a service named tutti.
+        let (config, warnings) = Config::load(
+            None,
+            vars(&[
+                ("TUTTI_SERVICE_HOST", "10.0.0.7"),
+                ("TUTTI_PORT", "tcp://10.0.0.7:8000"),
+                ("TUTTI_AUTH_LOGIN_FAILURES", "5"),
+                ("TUTTI_AUTH_LOGIN_WINDOW_SECONDS", "30"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "TUTTI_SERVICE_HOST is not a tutti setting; ignoring it",
+                "TUTTI_PORT is not a tutti setting; ignoring it",
+            ]
+        );
+        assert_eq!(
+            config.auth.login_limit(),
+            tutti_api::LoginLimit {
+                failures: 5,
+                per: std::time::Duration::from_secs(30),
+                ..tutti_api::LoginLimit::default()
+            }
+        );
+        for (name, value, says) in [
+            (
+                "TUTTI_MEDIA_PORT_FIRST",
+                "70000",
+                "TUTTI_MEDIA_PORT_FIRST=\"70000\"",
+            ),
+            ("TUTTI_AUTH_LOGIN_FAILURES", "0", "auth.login_failures (0)"),
+            (
+                "TUTTI_AUTH_LOGIN_WINDOW_SECONDS",
+                "soon",
+                "TUTTI_AUTH_LOGIN_WINDOW_SECONDS",
+            ),
+        ] {
+            let error = Config::load(None, vars(&[(name, value)])).unwrap_err();
+            assert!(error.to_string().contains(says), "{error}");
+        }
     }
 }

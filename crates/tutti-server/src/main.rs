@@ -64,26 +64,31 @@ enum AccountsCommand {
     },
 }
 
-fn load(args: &ConfigArgs) -> anyhow::Result<Config> {
+/// The configuration, and warnings about it to log once logging runs.
+fn load(args: &ConfigArgs) -> anyhow::Result<(Config, Vec<String>)> {
     let path = serve::config_path(args.config.clone());
-    let mut config = Config::load(path.as_deref(), std::env::vars())?;
+    let (mut config, warnings) = Config::load(path.as_deref(), std::env::vars())?;
     if let Some(database) = &args.database {
         config.storage.path = database.clone();
     }
-    Ok(config)
+    Ok((config, warnings))
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => {
-            let mut config = load(&args.config)?;
+            let (mut config, warnings) = load(&args.config)?;
             if let Some(listen) = args.listen {
                 config.http.listen = listen;
             }
-            serve::serve(config)
+            serve::serve(config, &warnings)
         }
         Command::Accounts(AccountsCommand::Create { name, config }) => {
-            serve::create_account(load(&config)?, &name)
+            let (config, warnings) = load(&config)?;
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+            serve::create_account(config, &name)
         }
         Command::Mixdown(args) => mixdown::run(args),
     }

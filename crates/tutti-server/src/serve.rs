@@ -61,9 +61,12 @@ fn init_logging(config: &Config) {
     };
 }
 
-/// Runs the server until SIGTERM or Ctrl-C.
-pub fn serve(config: Config) -> anyhow::Result<()> {
+/// Runs the server until SIGTERM or Ctrl-C; logs `warnings` about the configuration first.
+pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     init_logging(&config);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     let store = open_store(&config)?;
     let media = &config.media;
     let engine = Engine::start(EngineConfig {
@@ -92,7 +95,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     service.restore().context("restoring conference state")?;
     crate::media::pump_events(engine_events, service.clone(), media_plane.clone())
         .context("starting the event pump")?;
-    let state = AppState::new(service.clone(), config.http.node.clone());
+    let state = AppState::new(service.clone(), config.http.node.clone())
+        .with_login_limit(config.auth.login_limit());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -33,6 +33,9 @@ pub enum StoreError {
         /// The conference using it.
         conference: Uuid,
     },
+    /// The conference's PIN is the PIN of another live conference of the same account.
+    #[error("the PIN is already used by a live conference of the account")]
+    PinTaken,
     /// The document changed since it was read.
     #[error("conference {0} was changed concurrently")]
     Conflict(Uuid),
@@ -133,9 +136,11 @@ pub trait Store: Send + Sync {
     /// Remembers a token (by its hash) until `expires` (Unix seconds).
     fn insert_token(&self, token_hash: &str, account: Uuid, expires: i64)
         -> Result<(), StoreError>;
-    /// The account of an unexpired token.
-    fn token_account(&self, token_hash: &str, now: i64) -> Result<Option<Uuid>, StoreError>;
-    /// Adds a conference and claims its numbers.
+    /// The account of an unexpired token, and when the token expires (Unix seconds).
+    fn token_account(&self, token_hash: &str, now: i64) -> Result<Option<(Uuid, i64)>, StoreError>;
+    /// Adds a conference and claims its numbers and its PIN (the state's `pin`, unique among
+    /// the account's live conferences: [`StoreError::PinTaken`] when another has it; a
+    /// conference whose state's `status` is `terminating` or `terminated` frees its PIN).
     fn insert_conference(
         &self,
         conference: &ConferenceRecord,

@@ -46,4 +46,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (collection, account_id, id)
     );
     CREATE INDEX items_by_conference ON items(collection, account_id, conference_id);",
+    // 3: a live conference's PIN, unique within its account. `live_pin` is the state's `pin`
+    // until the conference begins ending, then NULL (so the PIN is free again); a duplicate
+    // left by an older version keeps its PIN on the oldest conference only.
+    "ALTER TABLE conferences ADD COLUMN live_pin TEXT GENERATED ALWAYS AS (
+        CASE WHEN json_extract(state, '$.status') IN ('terminating', 'terminated') THEN NULL
+             ELSE json_extract(state, '$.pin') END
+    ) VIRTUAL;
+    UPDATE conferences SET state = json_remove(state, '$.pin')
+     WHERE live_pin IS NOT NULL AND rowid NOT IN (
+        SELECT MIN(rowid) FROM conferences WHERE live_pin IS NOT NULL GROUP BY account_id, live_pin
+     );
+    CREATE UNIQUE INDEX conferences_live_pin ON conferences(account_id, live_pin)
+     WHERE live_pin IS NOT NULL;",
 ];

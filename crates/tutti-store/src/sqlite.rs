@@ -223,17 +223,19 @@ impl Store for SqliteStore {
         })
     }
 
-    fn token_account(&self, token_hash: &str, now: i64) -> Result<Option<Uuid>, StoreError> {
+    fn token_account(&self, token_hash: &str, now: i64) -> Result<Option<(Uuid, i64)>, StoreError> {
         self.with(|c| {
             c.execute("DELETE FROM tokens WHERE expires <= ?1", params![now])?;
-            let account: Option<String> = c
+            let token: Option<(String, i64)> = c
                 .query_row(
-                    "SELECT account_id FROM tokens WHERE token_hash = ?1 AND expires > ?2",
+                    "SELECT account_id, expires FROM tokens WHERE token_hash = ?1 AND expires > ?2",
                     params![token_hash, now],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
-            Ok(account.map(|a| parse_id(&a)).transpose()?)
+            Ok(token
+                .map(|(account, expires)| parse_id(&account).map(|id| (id, expires)))
+                .transpose()?)
         })
     }
 
@@ -245,18 +247,20 @@ impl Store for SqliteStore {
         self.with(|c| {
             let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             claim_numbers(&transaction, conference, numbers)?;
-            transaction.execute(
-                &format!("INSERT INTO conferences ({CONFERENCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![
-                    id_text(conference.account_id),
-                    id_text(conference.id),
-                    conference.document.to_string(),
-                    conference.revision as i64,
-                    conference.created,
-                    conference.modified,
-                    state_text(&conference.state)
-                ],
-            )?;
+            transaction
+                .execute(
+                    &format!("INSERT INTO conferences ({CONFERENCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    params![
+                        id_text(conference.account_id),
+                        id_text(conference.id),
+                        conference.document.to_string(),
+                        conference.revision as i64,
+                        conference.created,
+                        conference.modified,
+                        state_text(&conference.state)
+                    ],
+                )
+                .map_err(pin_taken)?;
             transaction.commit()?;
             Ok(())
         })
@@ -283,18 +287,20 @@ impl Store for SqliteStore {
         self.with(|c| {
             let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             claim_numbers(&transaction, conference, numbers)?;
-            let changed = transaction.execute(
-                "UPDATE conferences SET document = ?3, revision = ?4, modified = ?5, state = ?6
-                 WHERE account_id = ?1 AND id = ?2 AND revision = ?4 - 1",
-                params![
-                    id_text(conference.account_id),
-                    id_text(conference.id),
-                    conference.document.to_string(),
-                    conference.revision as i64,
-                    conference.modified,
-                    state_text(&conference.state)
-                ],
-            )?;
+            let changed = transaction
+                .execute(
+                    "UPDATE conferences SET document = ?3, revision = ?4, modified = ?5, state = ?6
+                     WHERE account_id = ?1 AND id = ?2 AND revision = ?4 - 1",
+                    params![
+                        id_text(conference.account_id),
+                        id_text(conference.id),
+                        conference.document.to_string(),
+                        conference.revision as i64,
+                        conference.modified,
+                        state_text(&conference.state)
+                    ],
+                )
+                .map_err(pin_taken)?;
             if changed == 0 {
                 return Err(StoreError::Conflict(conference.id));
             }
@@ -459,6 +465,19 @@ impl Store for SqliteStore {
     }
 }
 
+/// [`StoreError::PinTaken`] when `error` is the live-PIN index refusing a duplicate.
+fn pin_taken(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                && message.contains("live_pin") =>
+        {
+            StoreError::PinTaken
+        }
+        _ => StoreError::Database(error),
+    }
+}
+
 /// A conference's state as stored: always an object.
 fn state_text(state: &serde_json::Value) -> String {
     if state.is_object() {
@@ -471,7 +490,7 @@ fn state_text(state: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn account(name: &str) -> AccountRecord {
         AccountRecord {
@@ -509,7 +528,7 @@ mod tests {
         );
 
         store.insert_token("t1", a.id, 100).unwrap();
-        assert_eq!(store.token_account("t1", 50).unwrap(), Some(a.id));
+        assert_eq!(store.token_account("t1", 50).unwrap(), Some((a.id, 100)));
         assert_eq!(store.token_account("t1", 100).unwrap(), None, "expired");
 
         let mut c = conference(a.id, "standup");
@@ -672,10 +691,68 @@ mod tests {
     }
 
     #[test]
-    fn a_version_one_database_is_migrated_with_its_documents() {
+    fn a_live_pin_is_unique_in_its_account_until_the_conference_ends_or_goes() {
+        let store = SqliteStore::in_memory().unwrap();
+        let a = account("a");
+        let b = account("b");
+        store.create_account(&a).unwrap();
+        store.create_account(&b).unwrap();
+        let with_pin = |account: Uuid, pin: &str| ConferenceRecord {
+            state: json!({"status": "starting", "pin": pin}),
+            ..conference(account, pin)
+        };
+        let mut first = with_pin(a.id, "123456");
+        store.insert_conference(&first, &[]).unwrap();
+        assert!(matches!(
+            store.insert_conference(&with_pin(a.id, "123456"), &[]),
+            Err(StoreError::PinTaken)
+        ));
+        store
+            .insert_conference(&with_pin(b.id, "123456"), &[])
+            .unwrap();
+        store
+            .insert_conference(&with_pin(a.id, "654321"), &[])
+            .unwrap();
+
+        // Ending frees the PIN; the ended conference keeps it in its state.
+        first.revision = 2;
+        first.state = json!({"status": "terminating", "pin": "123456"});
+        store.update_conference(&first, &[]).unwrap();
+        let reused = with_pin(a.id, "123456");
+        store.insert_conference(&reused, &[]).unwrap();
+        assert_eq!(
+            store.conference(a.id, first.id).unwrap().unwrap().state["pin"],
+            "123456"
+        );
+
+        // Deleting frees it too.
+        assert!(store.delete_conference(a.id, reused.id).unwrap());
+        store
+            .insert_conference(&with_pin(a.id, "123456"), &[])
+            .unwrap();
+
+        // The index answers the lookup: SQLite does not scan the account's conferences.
+        let plan: String = store
+            .with(|c| {
+                Ok(c.query_row(
+                    "EXPLAIN QUERY PLAN SELECT 1 FROM conferences WHERE account_id = ?1 AND live_pin = ?2",
+                    params![id_text(a.id), "123456"],
+                    |row| row.get(3),
+                )?)
+            })
+            .unwrap();
+        assert!(plan.contains("conferences_live_pin"), "{plan}");
+    }
+
+    /// A database as an older version left it, with one account (whose id it returns).
+    fn database_at(version: usize) -> (Connection, String) {
         let connection = Connection::open_in_memory().unwrap();
-        connection.execute_batch(MIGRATIONS[0]).unwrap();
-        connection.pragma_update(None, "user_version", 1).unwrap();
+        for migration in &MIGRATIONS[..version] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection
+            .pragma_update(None, "user_version", version)
+            .unwrap();
         let account = id_text(Uuid::now_v7());
         connection
             .execute(
@@ -683,6 +760,31 @@ mod tests {
                 params![account],
             )
             .unwrap();
+        (connection, account)
+    }
+
+    #[test]
+    fn a_version_two_database_keeps_one_live_pin_per_account_and_pin() {
+        let (connection, account) = database_at(2);
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        for (id, status) in ids.iter().zip(["starting", "progressing", "terminated"]) {
+            connection
+                .execute(
+                    "INSERT INTO conferences (account_id, id, document, revision, created, modified, state)
+                     VALUES (?1, ?2, '{}', 1, 1, 1, ?3)",
+                    params![account, id_text(*id), json!({"status": status, "pin": "111111"}).to_string()],
+                )
+                .unwrap();
+        }
+        let store = SqliteStore::with_connection(connection).unwrap();
+        let all = store.every_conference().unwrap();
+        let pins: Vec<&Value> = all.iter().map(|c| &c.state["pin"]).collect();
+        assert_eq!(pins, [&json!("111111"), &Value::Null, &json!("111111")]);
+    }
+
+    #[test]
+    fn a_version_one_database_is_migrated_with_its_documents() {
+        let (connection, account) = database_at(1);
         let id = Uuid::now_v7();
         connection
             .execute(

@@ -1,17 +1,18 @@
 //! FoneStorm authentication: `POST /v2/auth` trades an API key for a token; every other route
 //! reads the `token` header.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tutti_conference::{ConferenceService, ValidationErrors};
 use uuid::Uuid;
 
 use super::body::Fields;
 use super::{answer, FoneError};
+use crate::logins::ClientAddr;
 use crate::AppState;
 
 /// A token's lifetime when the request names none, seconds.
@@ -19,9 +20,19 @@ pub(crate) const DEFAULT_EXPIRES: i64 = 3600;
 /// The longest lifetime a token may ask for, seconds.
 pub(crate) const MAX_EXPIRES: i64 = 86_400;
 
-/// `POST /v2/auth` with `api_key` and optional `expires`: 201 `{"auth":{"token":"…"}}`.
-pub(crate) async fn create(State(state): State<AppState>, Fields(fields): Fields) -> Response {
-    answer(state, move |service| {
+/// `POST /v2/auth` with `api_key` and optional `expires`: 201 `{"auth":{"token":"…"}}`; 429
+/// after too many failures from the client's address.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Fields(fields): Fields,
+) -> Response {
+    let attempt = match state.logins.attempt(client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => return FoneError::TooManyAttempts(wait).into_response(),
+    };
+    let logins = state.logins.clone();
+    let response = answer(state, move |service| {
         let lifetime = expires(fields.get("expires"))?;
         let key = fields
             .get("api_key")
@@ -42,7 +53,11 @@ pub(crate) async fn create(State(state): State<AppState>, Fields(fields): Fields
             json!({"auth": {"token": session.token}}),
         ))
     })
-    .await
+    .await;
+    if response.status().is_success() {
+        logins.succeeded(attempt, Instant::now());
+    }
+    response
 }
 
 /// The requested token lifetime: whole seconds, 1 to [`MAX_EXPIRES`], as a number or digits.

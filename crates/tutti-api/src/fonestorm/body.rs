@@ -4,11 +4,11 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
-use axum::Form;
+use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use super::FoneError;
+use crate::request::BodyError;
 
 /// Fields whose form values are lists.
 const LIST_FIELDS: [&str; 1] = ["attendees"];
@@ -33,20 +33,11 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
             .map(|c| c.trim().to_ascii_lowercase());
         match essence.as_deref() {
             Some("application/x-www-form-urlencoded") => {
-                let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state)
-                    .await
-                    .map_err(|rejection| {
-                        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                            FoneError::TooLarge
-                        } else {
-                            FoneError::InvalidRequest(rejection.body_text())
-                        }
-                    })?;
-                from_form(pairs).map(Fields)
+                from_form(form_pairs(&body(request, state).await?)?).map(Fields)
             }
-            None | Some("") => json(request, state).await,
+            None | Some("") => from_json(&body(request, state).await?).map(Fields),
             Some(essence) if essence == "application/json" || essence.ends_with("+json") => {
-                json(request, state).await
+                from_json(&body(request, state).await?).map(Fields)
             }
             Some(_) => Err(FoneError::UnsupportedMediaType(
                 content_type.unwrap_or_default(),
@@ -55,26 +46,51 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
     }
 }
 
-async fn json<S: Send + Sync>(request: Request, state: &S) -> Result<Fields, FoneError> {
-    let bytes = Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                FoneError::TooLarge
-            } else {
-                FoneError::InvalidRequest(rejection.body_text())
-            }
-        })?;
-    from_json(&bytes).map(Fields)
+async fn body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, FoneError> {
+    let body = Bytes::from_request(request, state).await;
+    // The error, when axum could not read the body.
+    crate::request::bytes(&body)?;
+    Ok(body.unwrap_or_default())
+}
+
+impl From<BodyError> for FoneError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge => FoneError::TooLarge,
+            BodyError::Invalid(reason) => FoneError::InvalidRequest(reason),
+        }
+    }
+}
+
+/// A form body's name/value pairs, `+` read as a space and percent-escapes decoded; refused
+/// when the body or a decoded name or value is not UTF-8 (rather than read with
+/// replacement characters).
+pub(crate) fn form_pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, FoneError> {
+    let text = crate::request::utf8(bytes)?;
+    let decode = |part: &str| -> Result<String, FoneError> {
+        let spaced = part.replace('+', " ");
+        percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|decoded| decoded.into_owned())
+            .map_err(|_| {
+                FoneError::InvalidRequest(format!(
+                    "the form field {part:?} is not valid UTF-8 once decoded"
+                ))
+            })
+    };
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(name)?, decode(value)?))
+        })
+        .collect()
 }
 
 /// A JSON object body (an empty body is no fields). A comma-separated string of `attendees`
 /// becomes a list.
 pub(crate) fn from_json(bytes: &[u8]) -> Result<Map<String, Value>, FoneError> {
-    let mut fields = crate::request::json_object(bytes).map_err(|error| match error {
-        crate::request::BodyError::TooLarge => FoneError::TooLarge,
-        crate::request::BodyError::Invalid(reason) => FoneError::InvalidRequest(reason),
-    })?;
+    let mut fields = crate::request::json_object(bytes)?;
     for key in LIST_FIELDS {
         if let Some(Value::String(text)) = fields.get(key) {
             let items = split_list(text);
@@ -180,6 +196,29 @@ mod tests {
         ));
         assert!(!is_list_key("attendees[x]", "attendees"));
         assert!(!is_list_key("attendeesx", "attendees"));
+    }
+
+    #[test]
+    fn forms_decode_strictly() {
+        assert_eq!(
+            form_pairs(b"label=Board+meeting&attendees=ann%2Cbob&caller_id=&flag").unwrap(),
+            pairs(&[
+                ("label", "Board meeting"),
+                ("attendees", "ann,bob"),
+                ("caller_id", ""),
+                ("flag", ""),
+            ])
+        );
+        assert_eq!(
+            form_pairs("label=%E2%82%AC+%C3%A9t%C3%A9".as_bytes()).unwrap(),
+            pairs(&[("label", "€ été")])
+        );
+        for bad in [&b"label=%FF"[..], b"label=\xff", b"%C3=x"] {
+            assert!(
+                matches!(form_pairs(bad), Err(FoneError::InvalidRequest(m)) if m.contains("UTF-8")),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

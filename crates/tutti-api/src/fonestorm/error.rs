@@ -1,6 +1,6 @@
 //! FoneStorm's error shape: `{"error":"…","message":"…","status_code":N}`.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -29,6 +29,11 @@ pub(crate) enum FoneError {
     UnsupportedMediaType(String),
     /// 503 `unavailable`: the media plane cannot serve.
     Unavailable(String),
+    /// 429 `too_many_requests`: too many failed logins from the client's address; retry after
+    /// the seconds given.
+    TooManyAttempts(u64),
+    /// Any other status (an unknown path, a method the path does not take), saying why.
+    Status(StatusCode, String),
     /// 500 `internal_error`.
     Internal,
 }
@@ -65,6 +70,10 @@ impl From<ServiceError> for FoneError {
 
 impl IntoResponse for FoneError {
     fn into_response(self) -> Response {
+        let retry_after = match self {
+            Self::TooManyAttempts(seconds) => Some(seconds),
+            _ => None,
+        };
         let (status, error, message) = match self {
             Self::InvalidRequest(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason),
             Self::Validation(errors) => (
@@ -92,6 +101,19 @@ impl IntoResponse for FoneError {
                 ),
             ),
             Self::Unavailable(reason) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", reason),
+            Self::TooManyAttempts(seconds) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                crate::logins::refusal(seconds),
+            ),
+            Self::Status(status, reason) => {
+                let body = json!({
+                    "error": crate::request::reason_code(status),
+                    "message": reason,
+                    "status_code": status.as_u16(),
+                });
+                return (status, Json(body)).into_response();
+            }
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -103,8 +125,19 @@ impl IntoResponse for FoneError {
             "message": message,
             "status_code": status.as_u16(),
         });
-        (status, Json(body)).into_response()
+        crate::logins::with_retry_after((status, Json(body)).into_response(), retry_after)
     }
+}
+
+/// FoneStorm's error shape for an error the handlers did not produce (see
+/// [`crate::request::own_errors`]).
+pub(crate) fn error_page(status: StatusCode, message: String, _: &HeaderMap) -> Response {
+    if status == StatusCode::BAD_REQUEST {
+        FoneError::InvalidRequest(message)
+    } else {
+        FoneError::Status(status, message)
+    }
+    .into_response()
 }
 
 /// One line naming every refused field (in FoneStorm's names) and why, e.g.

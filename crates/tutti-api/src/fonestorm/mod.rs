@@ -13,7 +13,7 @@
 //!   alone is the empty list. Any other field given twice is refused. An empty form value is
 //!   JSON's `null`: on `PUT` it clears the field, on `POST` it is as if absent. `max_members`
 //!   and `expires` are read as integers. In JSON, `attendees` may also be one comma-separated
-//!   string.
+//!   string. Bodies, and form names and values once decoded, must be UTF-8.
 //! - Conference fields: `label` (stored as the document's `name`, so the Kazoo face shows it
 //!   as `name`), `start_time` and `end_time` (RFC 3339 or Unix seconds; stored and shown as
 //!   RFC 3339 in UTC), `organizer`, `attendees`, `caller_id`, `callback_url` (alias
@@ -34,9 +34,11 @@
 //! Errors are `{"error", "message", "status_code"}`: 400 `invalid_request` (unreadable body or
 //! parameters) or `validation_error` (a field's value; the message names each field and what
 //! is wrong with it), 401 `unauthorized`, 403 `forbidden` (a caller refused by the schedule or
-//! a PIN), 404 `not_found` (also for another account's ids), 409 `conflict` (the conference is
-//! ending, full or locked), 413 `payload_too_large`, 415 `unsupported_media_type`, 500
-//! `internal_error`, 503 `unavailable` (the media plane cannot serve).
+//! a PIN), 404 `not_found` (also for another account's ids and unknown paths), 405
+//! `method_not_allowed`, 409 `conflict` (the conference is ending, full or locked), 413
+//! `payload_too_large`, 415 `unsupported_media_type`, 429 `too_many_requests` (too many failed
+//! logins from the address, with `Retry-After`), 500 `internal_error`, 503 `unavailable` (the
+//! media plane cannot serve).
 
 mod auth;
 mod body;
@@ -52,7 +54,7 @@ use axum::{Json, Router};
 use serde_json::Value;
 use tutti_conference::ConferenceService;
 
-pub(crate) use error::FoneError;
+pub(crate) use error::{error_page, FoneError};
 
 use crate::AppState;
 
@@ -69,6 +71,11 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(conferences::update)
                 .delete(conferences::delete),
         )
+        .route_layer(axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| {
+                crate::request::own_errors(request, next, error_page)
+            },
+        ))
 }
 
 /// Runs `f` on the blocking pool (the service talks to the store synchronously, so async

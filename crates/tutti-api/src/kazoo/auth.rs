@@ -1,5 +1,7 @@
 //! Kazoo authentication: API keys for tokens, tokens on every request.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -7,15 +9,22 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::envelope::{data_object, envelope, request_id, success, Body, Extra, KazooError};
+use crate::logins::ClientAddr;
 use crate::AppState;
 
-/// `PUT /v2/api_auth` with `{"data":{"api_key":"…"}}`: 201 with a token.
+/// `PUT /v2/api_auth` with `{"data":{"api_key":"…"}}`: 201 with a token; 429 after too many
+/// failures from the client's address.
 pub(crate) async fn api_auth(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let request_id = request_id(&headers);
+    let attempt = match state.logins.attempt(client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => return KazooError::TooManyAttempts(wait).into_response_with(&request_id),
+    };
     let service = state.service.clone();
     let result = tokio::task::spawn_blocking(move || {
         let envelope = envelope(&body)?;
@@ -30,6 +39,7 @@ pub(crate) async fn api_auth(
     .unwrap_or(Err(KazooError::Internal));
     match result {
         Ok(session) => {
+            state.logins.succeeded(attempt, Instant::now());
             let data = json!({
                 "account_id": session.account_id.simple().to_string(),
                 "owner_id": Value::Null,

@@ -1,6 +1,6 @@
 //! Kazoo's response envelopes and error shapes.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -34,6 +34,10 @@ pub(crate) enum KazooError {
     NotImplemented(String),
     /// 503: the media plane cannot serve.
     Unavailable(String),
+    /// 429: too many failed logins from the client's address; retry after the seconds given.
+    TooManyAttempts(u64),
+    /// Any other status (an unknown path, a method the path does not take), saying why.
+    Status(StatusCode, String),
     /// 500.
     Internal,
 }
@@ -67,6 +71,10 @@ impl From<ServiceError> for KazooError {
 
 impl KazooError {
     pub(crate) fn into_response_with(self, request_id: &str) -> Response {
+        let retry_after = match self {
+            Self::TooManyAttempts(seconds) => Some(seconds),
+            _ => None,
+        };
         let (status, message, data) = match self {
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -118,12 +126,23 @@ impl KazooError {
                 "media_unavailable".to_owned(),
                 json!({"message": reason}),
             ),
+            Self::TooManyAttempts(seconds) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests".to_owned(),
+                json!({"message": crate::logins::refusal(seconds), "retry_after": seconds}),
+            ),
+            Self::Status(status, reason) => (
+                status,
+                crate::request::reason_code(status),
+                json!({"message": reason}),
+            ),
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal server error".to_owned(),
                 json!({}),
             ),
         };
+
         let body = json!({
             "status": "error",
             "error": status.as_u16().to_string(),
@@ -132,8 +151,19 @@ impl KazooError {
             "request_id": request_id,
             "timestamp": iso8601(unix_now()),
         });
-        (status, Json(body)).into_response()
+        crate::logins::with_retry_after((status, Json(body)).into_response(), retry_after)
     }
+}
+
+/// Kazoo's error envelope for an error the handlers did not produce (see
+/// [`crate::request::own_errors`]).
+pub(crate) fn error_page(status: StatusCode, message: String, headers: &HeaderMap) -> Response {
+    let error = if status == StatusCode::BAD_REQUEST {
+        KazooError::InvalidRequest(message)
+    } else {
+        KazooError::Status(status, message)
+    };
+    error.into_response_with(&request_id(headers))
 }
 
 /// A successful answer's parts beyond `data`.

@@ -11,6 +11,8 @@ mod websocket;
 use axum::routing::{get, put};
 use axum::Router;
 
+pub(crate) use envelope::error_page;
+
 use crate::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -37,4 +39,9 @@ pub(crate) fn routes() -> Router<AppState> {
             "/v2/accounts/{account_id}/conferences/{conference_id}/participants/{participant_id}",
             get(participants::fetch).put(participants::act),
         )
+        .route_layer(axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| {
+                crate::request::own_errors(request, next, error_page)
+            },
+        ))
 }

@@ -1,6 +1,12 @@
 //! `ws://HOST:PORT/v2/websocket`: Kazoo's realtime events. A client subscribes to bindings
 //! `conference.event.{CONFERENCE_ID|*}.{CALL_ID|*}` with its token and account; it then gets
 //! every matching event of that account, and only of that account.
+//!
+//! Nothing but an `invalid credentials` reply comes before a message carries a valid
+//! `auth_token`. The connection then speaks for that token's account until the token expires,
+//! when the server sends `{"action":"error", …}` and closes the socket (1008, "the token
+//! expired"). A later message's `auth_token` renews it; one of another account ends the
+//! subscriptions of the previous account.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -10,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tutti_conference::ConferenceEvent;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::{expiry, AppState};
 
 /// One binding a client holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,12 +92,65 @@ fn render(event: &ConferenceEvent, binding: &str) -> Message {
     Message::Text(body.to_string().into())
 }
 
+/// The account a connection speaks for, and when its token expires (Unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Authority {
+    account: Uuid,
+    expires: i64,
+}
+
+/// Applies a message's `auth_token`, if it has one, to the connection's authority; the error
+/// reply when the token is not valid.
+async fn authenticate(
+    state: &AppState,
+    request: &Value,
+    authority: &mut Option<Authority>,
+    subscriptions: &mut Vec<Subscription>,
+) -> Result<(), String> {
+    let Some(token) = request.get("auth_token") else {
+        return Ok(());
+    };
+    let token = token.as_str().unwrap_or_default().to_owned();
+    let service = state.service.clone();
+    let Ok(Ok(session)) = tokio::task::spawn_blocking(move || service.session(&token)).await else {
+        return Err("invalid credentials".into());
+    };
+    let expires = match *authority {
+        Some(current) if current.account == session.account_id => {
+            current.expires.max(session.expires)
+        }
+        _ => {
+            subscriptions.retain(|s| s.account == session.account_id);
+            session.expires
+        }
+    };
+    *authority = Some(Authority {
+        account: session.account_id,
+        expires,
+    });
+    Ok(())
+}
+
 /// Handles one client message; returns the reply.
-async fn handle(state: &AppState, subscriptions: &mut Vec<Subscription>, text: &str) -> Message {
+async fn handle(
+    state: &AppState,
+    authority: &mut Option<Authority>,
+    subscriptions: &mut Vec<Subscription>,
+    text: &str,
+) -> Message {
     let Ok(request) = serde_json::from_str::<Value>(text) else {
         return reply(&Value::Null, Err("the message is not valid JSON".into()));
     };
     let request_id = request.get("request_id").cloned().unwrap_or(Value::Null);
+    if let Err(refused) = authenticate(state, &request, authority, subscriptions).await {
+        return reply(&request_id, Err(refused));
+    }
+    let Some(Authority { account, .. }) = *authority else {
+        return reply(
+            &request_id,
+            Err("invalid credentials: send an auth_token first".into()),
+        );
+    };
     let action = request
         .get("action")
         .and_then(Value::as_str)
@@ -108,17 +167,6 @@ async fn handle(state: &AppState, subscriptions: &mut Vec<Subscription>, text: &
     };
     match action.as_str() {
         "subscribe" => {
-            let token = request
-                .get("auth_token")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let service = state.service.clone();
-            let account =
-                tokio::task::spawn_blocking(move || service.account_for_token(&token)).await;
-            let Ok(Ok(account)) = account else {
-                return reply(&request_id, Err("invalid credentials".into()));
-            };
             let asked = data
                 .get("account_id")
                 .and_then(Value::as_str)
@@ -173,11 +221,17 @@ async fn handle(state: &AppState, subscriptions: &mut Vec<Subscription>, text: &
 async fn session(mut socket: WebSocket, state: AppState) {
     let mut events = state.service.subscribe();
     let mut subscriptions = Vec::new();
+    let mut authority = None;
     loop {
+        let deadline = authority.map(|a: Authority| expiry::deadline(a.expires));
         tokio::select! {
+            () = expiry::reached(deadline) => {
+                let notice = json!({"action": "error", "status": "error", "data": {"message": expiry::EXPIRED}});
+                return expiry::close(&mut socket, notice).await;
+            },
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    let answer = handle(&state, &mut subscriptions, text.as_str()).await;
+                    let answer = handle(&state, &mut authority, &mut subscriptions, text.as_str()).await;
                     if socket.send(answer).await.is_err() {
                         return;
                     }

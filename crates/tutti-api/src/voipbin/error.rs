@@ -1,7 +1,7 @@
 //! VoIPbin's error shape: `{"error":{"status","reason","message","request_id"}}` with gRPC-style
 //! statuses.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -24,6 +24,8 @@ pub(crate) enum VoipbinError {
     TooLarge,
     /// 503: the media plane cannot serve (`UNAVAILABLE`).
     Unavailable(String),
+    /// Any other status (an unknown path, a method the path does not take), saying why.
+    Status(StatusCode, String),
     /// 500 `INTERNAL`.
     Internal,
 }
@@ -124,6 +126,12 @@ impl VoipbinError {
                 "MEDIA_UNAVAILABLE".to_owned(),
                 message,
             ),
+            Self::Status(status, message) => (
+                status,
+                grpc_status(status),
+                crate::request::reason_code(status).to_ascii_uppercase(),
+                message,
+            ),
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
@@ -134,4 +142,30 @@ impl VoipbinError {
         let body = json!({"error": {"status": code, "reason": reason, "message": message, "request_id": request_id}});
         (status, Json(body)).into_response()
     }
+}
+
+/// The gRPC-style status VoIPbin names an HTTP status with.
+fn grpc_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 | 414 | 415 | 431 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        405 | 501 => "UNIMPLEMENTED",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        400..=499 => "FAILED_PRECONDITION",
+        _ => "INTERNAL",
+    }
+}
+
+/// VoIPbin's error shape for an error the handlers did not produce (see
+/// [`crate::request::own_errors`]).
+pub(crate) fn error_page(status: StatusCode, message: String, headers: &HeaderMap) -> Response {
+    let error = if status == StatusCode::BAD_REQUEST {
+        VoipbinError::InvalidArgument(message)
+    } else {
+        VoipbinError::Status(status, message)
+    };
+    error.into_response_with(&crate::request::request_id(headers))
 }

@@ -18,11 +18,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use tutti_conference::Session;
 use uuid::Uuid;
 
 use crate::request::{request_id, BodyError};
 use crate::AppState;
-pub(crate) use error::VoipbinError;
+pub(crate) use error::{error_page, VoipbinError};
 
 /// Largest (and default) page.
 pub(crate) const PAGE_SIZE: usize = 100;
@@ -61,6 +62,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1.0/recordingfiles/{id}", get(recordings::download))
         .route("/v1.0/customer", get(customer::fetch).put(customer::update))
         .route("/v1.0/ws", get(websocket::upgrade))
+        .route_layer(axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| {
+                crate::request::own_errors(request, next, error_page)
+            },
+        ))
 }
 
 /// Query parameters every route may carry.
@@ -85,6 +91,15 @@ pub(crate) fn authorize(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Uuid, VoipbinError> {
+    session(state, headers, params).map(|session| session.account_id)
+}
+
+/// The session of the request's token: `Authorization: Bearer <token>` or `?token=`.
+pub(crate) fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Session, VoipbinError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -98,7 +113,7 @@ pub(crate) fn authorize(
         .ok_or(VoipbinError::Unauthenticated)?;
     state
         .service
-        .account_for_token(token)
+        .session(token)
         .map_err(|_| VoipbinError::Unauthenticated)
 }
 

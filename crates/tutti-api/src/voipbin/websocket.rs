@@ -1,7 +1,9 @@
 //! `ws://HOST:PORT/v1.0/ws?token=…`: VoIPbin's event websocket. A client sends
 //! `{"type":"subscribe","topics":["customer_id:<id>:conference[:<id>]"]}` (topics match by
 //! prefix, so `customer_id:<id>:conference` also covers `…:conferencecall:…`) and receives
-//! `{"type":…, "data":…, "topic":…}` for its own account's events only.
+//! `{"type":…, "data":…, "topic":…}` for its own account's events only. When the token
+//! expires the server sends `{"type":"error","message":"the token expired"}` and closes the
+//! socket (1008); the client reconnects with a fresh token.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -11,9 +13,9 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{authorize, QueryParams, VoipbinError};
+use super::{QueryParams, VoipbinError};
 use crate::request::request_id;
-use crate::AppState;
+use crate::{expiry, AppState};
 
 pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
@@ -23,17 +25,19 @@ pub(crate) async fn upgrade(
 ) -> Response {
     let request_id = request_id(&headers);
     let checked = state.clone();
-    let account = tokio::task::spawn_blocking(move || {
+    let session = tokio::task::spawn_blocking(move || {
         let params = params
             .map(|q| q.0)
             .map_err(|r| VoipbinError::InvalidArgument(r.body_text()))?;
-        authorize(&checked, &headers, &params)
+        super::session(&checked, &headers, &params)
     })
     .await
     .unwrap_or(Err(VoipbinError::Internal));
-    match account {
-        Ok(account) => ws
-            .on_upgrade(move |socket| session(socket, state, account))
+    match session {
+        Ok(session) => ws
+            .on_upgrade(move |socket| {
+                subscriptions(socket, state, session.account_id, session.expires)
+            })
             .into_response(),
         Err(error) => error.into_response_with(&request_id),
     }
@@ -74,11 +78,16 @@ fn handle(account: Uuid, topics: &mut Vec<String>, text: &str) -> Value {
     }
 }
 
-async fn session(mut socket: WebSocket, state: AppState, account: Uuid) {
+async fn subscriptions(mut socket: WebSocket, state: AppState, account: Uuid, expires: i64) {
     let mut events = state.service.subscribe();
     let mut topics: Vec<String> = Vec::new();
+    let deadline = expiry::deadline(expires);
     loop {
         tokio::select! {
+            () = expiry::reached(Some(deadline)) => {
+                let notice = json!({"type": "error", "message": expiry::EXPIRED});
+                return expiry::close(&mut socket, notice).await;
+            },
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => {
                     let reply = handle(account, &mut topics, text.as_str());

@@ -2,12 +2,12 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tutti_conference::{
-    JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, ParticipantState,
-    ParticipantUpdate, RoomSpec, RoomState,
+    ConferenceService, JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane,
+    ParticipantState, ParticipantUpdate, RoomSpec, RoomState,
 };
 use uuid::Uuid;
 
@@ -22,6 +22,48 @@ pub struct MemoryMedia {
     pub relations: Mutex<Vec<(Uuid, u32, u32, bool)>>,
     /// Whether this media plane offers text to speech.
     pub speech: bool,
+}
+
+/// A service over an in-memory store and [`MemoryMedia`]; tokens live an hour.
+pub fn memory_service() -> Arc<ConferenceService> {
+    ConferenceService::new(
+        Arc::new(tutti_store::SqliteStore::in_memory().unwrap()),
+        Arc::new(MemoryMedia::default()),
+        Duration::from_secs(3600),
+    )
+}
+
+/// Waits (5 s at most) for the server to close `socket` because its token, expiring at
+/// `expires` (Unix seconds), expired: checks that it is not early and that the close frame is
+/// 1008 "the token expired"; returns the message the server sent before closing.
+pub async fn expiry_notice<S>(
+    socket: &mut tokio_tungstenite::WebSocketStream<S>,
+    expires: i64,
+) -> serde_json::Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let notice = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the server closes within 5 s")
+        .unwrap()
+        .unwrap();
+    let expiry = std::time::UNIX_EPOCH + Duration::from_secs(expires as u64);
+    assert!(
+        std::time::SystemTime::now() >= expiry,
+        "not before the token expired"
+    );
+    let close = socket.next().await.unwrap().unwrap();
+    let Message::Close(Some(frame)) = close else {
+        panic!("expected a close frame, got {close:?}");
+    };
+    assert_eq!(
+        (u16::from(frame.code), frame.reason.as_str()),
+        (1008, "the token expired")
+    );
+    serde_json::from_str(notice.to_text().unwrap()).unwrap()
 }
 
 /// How long anything MemoryMedia plays lasts.
