@@ -20,6 +20,9 @@ mod schedule;
 pub mod schema;
 mod service;
 
+/// The outbound-address rule and media names, shared by every face and the server.
+pub use tutti_outbound as outbound;
+
 pub use events::{ConferenceEvent, MediaEvent, MediaEventKind};
 pub use lifecycle::{
     Call, CallStatus, ConferenceState, ConferenceStatus, Recording, RecordingStatus,
@@ -30,7 +33,7 @@ pub use live::{
 };
 pub use media::{
     JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, ParticipantState,
-    ParticipantUpdate, RoomSpec, RoomState,
+    ParticipantUpdate, RoomSpec, RoomState, UNPLAYABLE,
 };
 pub use recordings::MAX_RECORDING_SECONDS;
 pub use schedule::{Attendance, ScheduleStatus, SCHEDULE_INTERVAL};
