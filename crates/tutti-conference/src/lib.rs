@@ -15,6 +15,7 @@ pub mod fields;
 pub mod lifecycle;
 mod live;
 mod media;
+pub mod outbox;
 mod recordings;
 mod schedule;
 pub mod schema;

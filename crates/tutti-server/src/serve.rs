@@ -123,7 +123,13 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", config.http.listen))?;
         tracing::info!(address = %listener.local_addr()?, "tutti is serving");
         service.spawn_scheduler();
-        let webhooks = tutti_api::webhooks::WebhookSender::start(Default::default());
+        let webhooks = tutti_api::webhooks::WebhookSender::start_with_outbox(
+            tutti_api::webhooks::WebhookConfig {
+                outbound: outbound.clone(),
+                ..Default::default()
+            },
+            service.clone(),
+        );
         tutti_api::spawn_notifier(service.clone(), webhooks.clone())
             .context("starting the notifier")?;
         let state = state.with_webhooks(webhooks);

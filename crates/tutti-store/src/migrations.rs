@@ -46,4 +46,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (collection, account_id, id)
     );
     CREATE INDEX items_by_conference ON items(collection, account_id, conference_id);",
+    // 3: kept for the conference PIN index, which lands separately.
+    "",
+    // 4: the webhook outbox: deliveries not yet delivered, rejected or given up, in the order
+    // they were accepted.
+    "CREATE TABLE webhook_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        body BLOB NOT NULL,
+        secret TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL
+    );",
 ];
