@@ -414,9 +414,7 @@ impl WebhookSender {
                 }),
                 Err(error) => {
                     tracing::warn!(url = record.url, %error, "a kept webhook's URL is refused");
-                    if let Err(error) = service.outbox_remove(record.id) {
-                        tracing::warn!(%error, "the webhook outbox could not be updated");
-                    }
+                    forget(&service, record.id);
                 }
             }
         }
