@@ -30,6 +30,9 @@ impl Server {
             .arg(database)
             .env("TUTTI_MEDIA_PORT_FIRST", media_ports.0.to_string())
             .env("TUTTI_MEDIA_PORT_LAST", media_ports.1.to_string())
+            // The tests' webhook receivers and prompt servers listen on loopback, which the
+            // server refuses to call unless told otherwise.
+            .env("TUTTI_FETCH_ALLOW_HOSTS", "127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

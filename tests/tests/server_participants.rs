@@ -146,7 +146,22 @@ fn callers_joined_through_the_api_are_heard_muted_and_kicked() {
     };
     let (status, started) = record("start");
     assert_eq!(status, 202, "{started}");
-    let recording = std::path::PathBuf::from(started["data"]["file"].as_str().unwrap());
+    // The answer names the recording, not where the server keeps it (beside the database).
+    let file = started["data"]["file"].as_str().unwrap();
+    assert_eq!(
+        file,
+        format!("{}.wav", started["data"]["recording_id"].as_str().unwrap())
+    );
+    assert!(
+        !started.to_string().contains(&*dir.to_string_lossy()),
+        "{started}"
+    );
+    let recording = std::fs::read_dir(dir.join("recordings").join(&id))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "wav"))
+        .expect("the recording's file");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(record("stop").0, 202);
 

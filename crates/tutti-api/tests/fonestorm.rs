@@ -404,7 +404,7 @@ async fn a_form_create_takes_attendees_in_every_spelling() {
     let account = api.account("acme").await;
     let form = "label=Weekly+sync&organizer=alice&attendees=bob&attendees%5B%5D=carol&\
                 attendees=dave%2C+erin&start_time=1700000000&max_members=25&\
-                callback_url=http%3A%2F%2F127.0.0.1%3A9%2Fcb&caller_id=";
+                callback_url=http%3A%2F%2Fhooks.example%3A9%2Fcb&caller_id=";
     let (status, body) = api
         .form(Method::POST, "/v2/conferences", &account.token, form)
         .await;
@@ -419,7 +419,7 @@ async fn a_form_create_takes_attendees_in_every_spelling() {
     );
     assert_eq!(conference["start_time"], "2023-11-14T22:13:20Z");
     assert_eq!(conference["max_members"], json!(25));
-    assert_eq!(conference["callback_url"], "http://127.0.0.1:9/cb");
+    assert_eq!(conference["callback_url"], "http://hooks.example:9/cb");
     assert_eq!(
         conference["caller_id"],
         Value::Null,

@@ -288,7 +288,7 @@ async fn conferences_have_voipbins_shape_and_page_newest_first() {
         .create(
             &a,
             json!({"name": "standup", "detail": "daily", "data": {"team": "media"}, "timeout": 0,
-                   "pre_actions": [{"type": "play", "option": {"stream_urls": ["/prompts/welcome.wav"]}}, {"type": "sleep", "option": {"duration": 10}}]}),
+                   "pre_actions": [{"type": "play", "option": {"stream_urls": ["welcome.wav"]}}, {"type": "sleep", "option": {"duration": 10}}]}),
         )
         .await;
     let keys: Vec<&str> = created
@@ -591,9 +591,9 @@ async fn pre_and_post_actions_play_to_the_caller_alone() {
             json!({
                 "pre_actions": [
                     {"type": "talk", "option": {"text": "welcome", "language": "en-US", "gender": "female"}},
-                    {"type": "play", "option": {"stream_urls": ["/prompts/one.wav", "/prompts/two.wav"]}},
+                    {"type": "play", "option": {"stream_urls": ["one.wav", "two.wav"]}},
                 ],
-                "post_actions": [{"type": "play", "option": {"stream_urls": ["/prompts/bye.wav"]}}],
+                "post_actions": [{"type": "play", "option": {"stream_urls": ["bye.wav"]}}],
             }),
         )
         .await;
@@ -615,8 +615,8 @@ async fn pre_and_post_actions_play_to_the_caller_alone() {
         played,
         [
             (Some(1), "talk:welcome".to_owned()),
-            (Some(1), "/prompts/one.wav".to_owned()),
-            (Some(1), "/prompts/two.wav".to_owned()),
+            (Some(1), "one.wav".to_owned()),
+            (Some(1), "two.wav".to_owned()),
         ]
     );
     let (status, leaving) = api.call(Method::DELETE, &path, Some(&a.token), None).await;
@@ -627,7 +627,7 @@ async fn pre_and_post_actions_play_to_the_caller_alone() {
     api.wait_for(&a, &path, |c| c["status"] == "leaved").await;
     assert_eq!(
         api.media.played.lock().unwrap().last().unwrap(),
-        &(room, Some(1), "/prompts/bye.wav".to_owned())
+        &(room, Some(1), "bye.wav".to_owned())
     );
 
     // A hangup among the pre-actions ends the call before it joins.
@@ -801,11 +801,11 @@ async fn the_customer_sets_a_webhook_and_gets_a_signing_secret() {
             Method::PUT,
             "/v1.0/customer",
             Some(&a.token),
-            Some(json!({"webhook_method": "POST", "webhook_uri": "http://127.0.0.1:9/hook"})),
+            Some(json!({"webhook_method": "POST", "webhook_uri": "http://hooks.example:9/hook"})),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(set["webhook_uri"], "http://127.0.0.1:9/hook");
+    assert_eq!(set["webhook_uri"], "http://hooks.example:9/hook");
     let secret = set["webhook_secret"].as_str().unwrap().to_owned();
     assert_eq!(secret.len(), 64);
     let (_, again) = api

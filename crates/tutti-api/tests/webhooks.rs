@@ -15,6 +15,7 @@ use tutti_api::webhooks::{
     sign, verify, Delivery, WebhookConfig, WebhookSender, WebhookStats, ATTEMPT_HEADER,
     DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, USER_AGENT,
 };
+use tutti_conference::outbound::OutboundPolicy;
 
 /// How long any expected event may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -119,13 +120,21 @@ async fn stats_until(sender: &WebhookSender, done: impl Fn(&WebhookStats) -> boo
     }
 }
 
+/// The default settings, with the receivers of these tests (on 127.0.0.1) let through.
+fn local() -> WebhookConfig {
+    WebhookConfig {
+        outbound: OutboundPolicy::allowing(["127.0.0.1"]).unwrap(),
+        ..WebhookConfig::default()
+    }
+}
+
 /// Short delays so retries happen within the test.
 fn quick() -> WebhookConfig {
     WebhookConfig {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         attempt_timeout: Duration::from_secs(2),
-        ..WebhookConfig::default()
+        ..local()
     }
 }
 
@@ -370,7 +379,7 @@ async fn dead_and_hanging_receivers_do_not_delay_others() {
         attempt_timeout: Duration::from_secs(30),
         initial_backoff: Duration::from_secs(30),
         max_backoff: Duration::from_secs(30),
-        ..WebhookConfig::default()
+        ..local()
     });
     for n in 0..10 {
         let body = format!("{{\"n\":{n}}}").into_bytes();
@@ -440,7 +449,7 @@ async fn a_full_backlog_for_one_url_drops() {
     let sender = WebhookSender::start(WebhookConfig {
         max_pending_per_url: 3,
         initial_backoff: Duration::from_secs(30),
-        ..WebhookConfig::default()
+        ..local()
     });
     for _ in 0..10 {
         sender.deliver(Delivery::new(

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::outbound::OutboundPolicy;
 use crate::schema::ValidationErrors;
 use crate::MediaPlane;
 
@@ -53,19 +54,13 @@ pub fn format_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-fn is_web_url(text: &str) -> bool {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"));
-    rest.is_some_and(|host| !host.is_empty() && !host.starts_with('/'))
-}
-
 /// Checks one of the extra fields; returns false when `key` is not one of them.
 pub(crate) fn check_field(
     errors: &mut ValidationErrors,
     key: &str,
     value: &Value,
     media: &dyn MediaPlane,
+    outbound: &OutboundPolicy,
 ) -> bool {
     let path = [key];
     match key {
@@ -156,17 +151,23 @@ pub(crate) fn check_field(
             Some(_) => {}
         },
         "callback_url" => {
-            if !value.as_str().is_some_and(is_web_url) {
+            let refused = match value.as_str() {
+                Some(url) => outbound.check_url(url).err().map(|e| e.to_string()),
+                None => Some("not a string".into()),
+            };
+            if let Some(reason) = refused {
                 fail(
                     errors,
                     &path,
                     "format",
-                    "Value must be an http:// or https:// URL".into(),
+                    format!(
+                        "Value must be an http:// or https:// URL the server may call: {reason}"
+                    ),
                     value,
                 );
             }
         }
-        "pre_actions" | "post_actions" => check_actions(errors, key, value, media),
+        "pre_actions" | "post_actions" => check_actions(errors, key, value, media, outbound),
         _ => return false,
     }
     true
@@ -198,7 +199,13 @@ pub(crate) fn normalize_times(document: &mut serde_json::Map<String, Value>) {
     }
 }
 
-fn check_actions(errors: &mut ValidationErrors, key: &str, value: &Value, media: &dyn MediaPlane) {
+fn check_actions(
+    errors: &mut ValidationErrors,
+    key: &str,
+    value: &Value,
+    media: &dyn MediaPlane,
+    outbound: &OutboundPolicy,
+) {
     let Some(actions) = value.as_array() else {
         return fail(
             errors,
@@ -271,6 +278,13 @@ fn check_actions(errors: &mut ValidationErrors, key: &str, value: &Value, media:
                         action,
                     );
                 }
+                for (i, url) in urls.into_iter().flatten().enumerate() {
+                    if let Some(url) = url.as_str() {
+                        let i = i.to_string();
+                        let at = [key, index.as_str(), "option", "stream_urls", i.as_str()];
+                        crate::schema::check_media(errors, &at, url, outbound);
+                    }
+                }
             }
             "sleep" => {
                 if !option
@@ -327,7 +341,8 @@ mod tests {
                 &mut errors,
                 key,
                 &value,
-                &crate::tests::FakeMedia
+                &crate::tests::FakeMedia,
+                &OutboundPolicy::default(),
             ));
             errors
                 .0
@@ -377,10 +392,55 @@ mod tests {
     }
 
     #[test]
-    fn urls_must_be_web_urls() {
-        assert!(is_web_url("http://127.0.0.1:9/x"));
-        assert!(is_web_url("https://example.com"));
-        assert!(!is_web_url("ftp://example.com"));
-        assert!(!is_web_url("http:///nohost"));
+    fn callback_urls_and_stream_urls_follow_the_outbound_rule() {
+        let check = |document: Value| {
+            crate::schema::validate_conference(
+                &document,
+                &crate::tests::FakeMedia,
+                &OutboundPolicy::default(),
+            )
+            .err()
+            .map(|e| Value::Object(e.0))
+        };
+        assert_eq!(
+            check(json!({"callback_url": "https://example.com/cb"})),
+            None
+        );
+        for url in [
+            "ftp://example.com",
+            "http://127.0.0.1:9/x",
+            "http://user:pass@example.com/",
+            "http://[::1]/",
+        ] {
+            let errors = check(json!({"callback_url": url})).unwrap();
+            assert!(
+                errors["callback_url"]["format"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Value must be an http:// or https:// URL the server may call"),
+                "{url}: {errors}"
+            );
+        }
+        let play = |urls: Value| json!({"pre_actions": [{"type": "play", "option": {"stream_urls": urls}}]});
+        assert_eq!(
+            check(play(json!(["welcome.wav", "https://example.com/a.wav"]))),
+            None
+        );
+        let errors = check(play(json!([
+            "ok.wav",
+            "/etc/passwd",
+            "http://169.254.169.254/"
+        ])))
+        .unwrap();
+        let urls = &errors["pre_actions"]["0"]["option"]["stream_urls"];
+        assert!(urls.get("0").is_none(), "{errors}");
+        assert!(urls["1"]["format"]["message"].is_string(), "{errors}");
+        assert!(
+            urls["2"]["format"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("link-local"),
+            "{errors}"
+        );
     }
 }

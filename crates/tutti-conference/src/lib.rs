@@ -15,10 +15,14 @@ pub mod fields;
 pub mod lifecycle;
 mod live;
 mod media;
+pub mod outbox;
 mod recordings;
 mod schedule;
 pub mod schema;
 mod service;
+
+/// The outbound-address rule and media names, shared by every face and the server.
+pub use tutti_outbound as outbound;
 
 pub use events::{ConferenceEvent, Departure, Digit, MediaEvent, MediaEventKind};
 pub use lifecycle::{
@@ -30,7 +34,7 @@ pub use live::{
 };
 pub use media::{
     JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, ParticipantState,
-    ParticipantUpdate, RoomSpec, RoomState,
+    ParticipantUpdate, RoomSpec, RoomState, UNPLAYABLE,
 };
 pub use recordings::MAX_RECORDING_SECONDS;
 pub use schedule::{Attendance, ScheduleStatus, SCHEDULE_INTERVAL};

@@ -555,6 +555,7 @@ impl ConferenceService {
                 return Ok(()); // the call's leaving/leaved announce it
             }
             ParticipantAction::Play(what) => {
+                self.check_media_id(what)?;
                 media.play(conference.id, Some(participant_id), what)?;
             }
             other => media.update(
@@ -591,6 +592,7 @@ impl ConferenceService {
                 return Ok(());
             }
             ParticipantAction::Play(what) => {
+                self.check_media_id(what)?;
                 media.play(conference.id, None, what)?;
             }
             other => media.update(conference.id, None, update_for(other), true)?,
@@ -676,11 +678,25 @@ impl ConferenceService {
         Ok(())
     }
 
-    /// Plays a tone string or media file to a running conference.
+    /// Plays a tone string, media file or URL to a running conference.
     pub fn play(&self, conference: &Conference, what: &str) -> Result<(), ServiceError> {
+        self.check_media_id(what)?;
         self.require_running(conference)?;
         self.media().play(conference.id, None, what)?;
         Ok(())
+    }
+}
+
+impl ConferenceService {
+    /// Refuses a `play` action's `media_id` that names no media the server may play.
+    fn check_media_id(&self, what: &str) -> Result<(), ServiceError> {
+        let mut errors = crate::ValidationErrors::default();
+        crate::schema::check_media(&mut errors, &["media_id"], what, self.outbound());
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Validation(errors))
+        }
     }
 }
 

@@ -21,13 +21,20 @@ pub enum MediaError {
     /// No such participant in the room.
     #[error("no participant {0}")]
     NoParticipant(u32),
-    /// A tone or file that cannot be played.
+    /// A tone that cannot be played; the text says why.
     #[error("{0}")]
     Media(String),
+    /// Media that could not be fetched, opened or decoded. Deliberately says no more (whether
+    /// a file exists, what a remote server answered): the details go to the server's log.
+    #[error("{UNPLAYABLE}")]
+    Unplayable,
     /// The media plane failed (ports exhausted, stopped).
     #[error("media plane: {0}")]
     Unavailable(String),
 }
+
+/// What [`MediaError::Unplayable`] says, whatever went wrong.
+pub const UNPLAYABLE: &str = "media could not be fetched or is not playable audio";
 
 /// How a room behaves, from its conference document.
 #[derive(Clone, Debug, PartialEq)]
@@ -207,7 +214,7 @@ pub trait MediaPlane: Send + Sync {
     /// The room's realtime state, `None` when it is not running.
     fn room_state(&self, room: Uuid) -> Option<RoomState>;
     /// Starts recording the room's mix into a WAV file, for at most `max_duration` when given;
-    /// returns the file's path.
+    /// returns the file's path (kept by the server, never shown to tenants).
     fn start_recording(
         &self,
         room: Uuid,

@@ -94,16 +94,16 @@ impl ConferenceService {
     }
 
     /// Starts (`true`) or stops recording a conference's mix, starting its room if needed
-    /// (Kazoo's `record` action); starting returns the file's path.
+    /// (Kazoo's `record` action); starting returns the recording.
     pub fn record(
         &self,
         conference: &Conference,
         start: bool,
-    ) -> Result<Option<String>, ServiceError> {
+    ) -> Result<Option<Recording>, ServiceError> {
         if start {
             self.require_running(conference)?;
             let conference = self.conference(conference.account_id, &conference.id.to_string())?;
-            Ok(Some(self.start_recording(&conference, 0)?.path))
+            Ok(Some(self.start_recording(&conference, 0)?))
         } else {
             self.stop_recording(conference)?;
             Ok(None)

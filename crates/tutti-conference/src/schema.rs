@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::outbound::{media_reference, OutboundPolicy};
 use crate::MediaPlane;
 
 /// Validation failures keyed by field path, then by rule.
@@ -104,9 +105,16 @@ fn check_digit_list(errors: &mut ValidationErrors, path: &[&str], value: &Value)
     }
 }
 
-/// `true`, `false`, or a tone string / media URI; tone strings are checked by the media plane
-/// so a broken one is refused now rather than silently at join time.
-fn check_tone(errors: &mut ValidationErrors, path: &[&str], value: &Value, media: &dyn MediaPlane) {
+/// `true`, `false`, or a tone string / media reference; tone strings are checked by the media
+/// plane so a broken one is refused now rather than silently at join time, and media
+/// references (a URL the server may fetch, or a plain file name) by the outbound rule.
+fn check_tone(
+    errors: &mut ValidationErrors,
+    path: &[&str],
+    value: &Value,
+    media: &dyn MediaPlane,
+    outbound: &OutboundPolicy,
+) {
     match value {
         Value::Bool(_) => {}
         Value::String(text) if text.is_empty() => errors.add(path, "minLength", json!({"message": "String must be at least 1 characters", "target": 1, "cause": text, "value": text})),
@@ -115,8 +123,25 @@ fn check_tone(errors: &mut ValidationErrors, path: &[&str], value: &Value, media
                 errors.add(path, "tone_stream", json!({"message": error, "value": text}));
             }
         }
-        Value::String(_) => {}
+        Value::String(text) => check_media(errors, path, text, outbound),
         other => type_error(errors, path, "boolean, string", other),
+    }
+}
+
+/// Refuses `text` at `path` unless it names media the server may play: a tone string, an
+/// `http(s)` URL the outbound rule lets through, or the plain name of a media file.
+pub(crate) fn check_media(
+    errors: &mut ValidationErrors,
+    path: &[&str],
+    text: &str,
+    outbound: &OutboundPolicy,
+) {
+    if let Err(error) = media_reference(text, outbound) {
+        errors.add(
+            path,
+            "format",
+            json!({"message": format!("Value must be a tone string, an http:// or https:// URL or a media file name: {error}"), "value": text}),
+        );
     }
 }
 
@@ -165,6 +190,7 @@ fn check_role(errors: &mut ValidationErrors, role: &str, value: &Value) {
 pub fn validate_conference(
     document: &Value,
     media: &dyn MediaPlane,
+    outbound: &OutboundPolicy,
 ) -> Result<Value, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let Some(object) = document.as_object() else {
@@ -182,7 +208,7 @@ pub fn validate_conference(
             "conference_numbers" => check_digit_list(&mut errors, &["conference_numbers"], value),
             "member" | "moderator" => check_role(&mut errors, key, value),
             "play_entry_tone" | "play_exit_tone" => {
-                check_tone(&mut errors, &[key.as_str()], value, media)
+                check_tone(&mut errors, &[key.as_str()], value, media, outbound)
             }
             "play_name" | "play_welcome" | "require_moderator" | "wait_for_moderator" => {
                 check_bool(&mut errors, &[key.as_str()], value)
@@ -195,7 +221,7 @@ pub fn validate_conference(
             }
             "profile" => check_profile(&mut errors, value),
             other => {
-                crate::fields::check_field(&mut errors, other, value, media);
+                crate::fields::check_field(&mut errors, other, value, media, outbound);
             }
         }
     }
@@ -250,7 +276,12 @@ mod tests {
 
     #[test]
     fn defaults_are_filled_in() {
-        let doc = validate_conference(&json!({"name": "Standup"}), &FakeMedia).unwrap();
+        let doc = validate_conference(
+            &json!({"name": "Standup"}),
+            &FakeMedia,
+            &OutboundPolicy::default(),
+        )
+        .unwrap();
         assert_eq!(doc["member"]["join_muted"], json!(true));
         assert_eq!(doc["moderator"]["join_muted"], json!(false));
         assert_eq!(doc["profile"]["energy-level"], json!(20));
@@ -272,6 +303,7 @@ mod tests {
                 "member": {"join_muted": "yes"},
             }),
             &FakeMedia,
+            &OutboundPolicy::default(),
         )
         .unwrap_err();
         let e = Value::Object(errors.0);
@@ -307,6 +339,8 @@ mod tests {
             e["member"]["join_muted"]["type"]["message"],
             json!("Value did not match type(s): boolean")
         );
-        assert!(validate_conference(&json!([1, 2]), &FakeMedia).is_err());
+        assert!(
+            validate_conference(&json!([1, 2]), &FakeMedia, &OutboundPolicy::default()).is_err()
+        );
     }
 }

@@ -9,6 +9,7 @@ use tutti_store::{AccountRecord, ConferenceRecord, Store, StoreError};
 use uuid::Uuid;
 
 use crate::lifecycle::{ConferenceState, ConferenceStatus};
+use crate::outbound::OutboundPolicy;
 use crate::schema::{conference_numbers, validate_conference, ValidationErrors};
 use crate::MediaPlane;
 
@@ -152,6 +153,8 @@ pub struct ConferenceService {
     store: Arc<dyn Store>,
     media: Arc<dyn MediaPlane>,
     token_lifetime: Duration,
+    /// Which URLs tenants may have the server call (prompts, webhooks, callbacks).
+    outbound: OutboundPolicy,
     /// What the control plane knows of each running conference's participants.
     participants: std::sync::Mutex<std::collections::HashMap<Uuid, crate::live::Known>>,
     /// Running conferences: their accounts, and whether members wait for a moderator.
@@ -217,17 +220,29 @@ fn secret() -> String {
 }
 
 impl ConferenceService {
-    /// A service over `store` and `media`; tokens live `token_lifetime`.
+    /// A service over `store` and `media`; tokens live `token_lifetime`; URLs the server calls
+    /// follow the default outbound rule (public addresses only).
     pub fn new(
         store: Arc<dyn Store>,
         media: Arc<dyn MediaPlane>,
         token_lifetime: Duration,
+    ) -> Arc<Self> {
+        Self::with_outbound(store, media, token_lifetime, OutboundPolicy::default())
+    }
+
+    /// A service whose tenants' URLs (prompts, webhooks, callbacks) follow `outbound`.
+    pub fn with_outbound(
+        store: Arc<dyn Store>,
+        media: Arc<dyn MediaPlane>,
+        token_lifetime: Duration,
+        outbound: OutboundPolicy,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
             this: this.clone(),
             store,
             media,
             token_lifetime,
+            outbound,
             participants: std::sync::Mutex::default(),
             running: std::sync::Mutex::default(),
             room_locks: std::sync::Mutex::default(),
@@ -236,6 +251,11 @@ impl ConferenceService {
             events: tokio::sync::broadcast::channel(crate::events::EVENT_BACKLOG).0,
             deadlines: std::sync::Mutex::default(),
         })
+    }
+
+    /// The rule URLs from tenants follow.
+    pub fn outbound(&self) -> &OutboundPolicy {
+        &self.outbound
     }
 
     /// The service itself, shared, for work that outlives a call.
@@ -479,8 +499,8 @@ impl ConferenceService {
         account: Uuid,
         document: &Value,
     ) -> Result<Conference, ServiceError> {
-        let document =
-            validate_conference(document, self.media.as_ref()).map_err(ServiceError::Validation)?;
+        let document = validate_conference(document, self.media.as_ref(), &self.outbound)
+            .map_err(ServiceError::Validation)?;
         let created = now();
         let mut conference = Conference {
             account_id: account,
@@ -563,8 +583,8 @@ impl ConferenceService {
     }
 
     fn save(&self, mut current: Conference, document: &Value) -> Result<Conference, ServiceError> {
-        current.document =
-            validate_conference(document, self.media.as_ref()).map_err(ServiceError::Validation)?;
+        current.document = validate_conference(document, self.media.as_ref(), &self.outbound)
+            .map_err(ServiceError::Validation)?;
         current.revision += 1;
         current.modified = now();
         self.store
@@ -636,11 +656,9 @@ impl ConferenceService {
         url: Option<&str>,
     ) -> Result<Option<String>, ServiceError> {
         if let Some(url) = url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ServiceError::BadRequest(format!(
-                    "the webhook URL {url:?} is not an http:// or https:// URL"
-                )));
-            }
+            self.outbound
+                .check_url(url)
+                .map_err(|e| ServiceError::BadRequest(format!("the webhook URL: {e}")))?;
         }
         let secret = match (url, self.webhook(account)?) {
             (None, _) => None,

@@ -59,7 +59,11 @@ fn callers_hear_each_other_not_themselves_and_mute_deaf_work() {
     let snapshot = engine.snapshot(room).unwrap();
     let a_state = snapshot.participants.iter().find(|p| p.key == ka).unwrap();
     assert!(!a_state.speak && a_state.mute_detect && !a_state.talking);
-    assert!(a_state.counters.packets_in > 100 && a_state.counters.packets_out > 100);
+    assert!(
+        a_state.counters.packets_in > 100 && a_state.counters.packets_out > 100,
+        "{:?}",
+        a_state.counters
+    );
     let _ = kb;
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use tutti_conference::outbound::OutboundPolicy;
 
 /// Everything `tutti` reads at start-up.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -20,6 +21,60 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Which URLs tenants may have the server call (prompts, webhooks, callbacks).
+    pub fetch: FetchConfig,
+    /// Prompt files and the cache of fetched ones.
+    pub prompts: PromptsConfig,
+}
+
+/// `[fetch]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Hosts called whatever their addresses (`name`, `name:port`, an IP address).
+    pub allow_hosts: Vec<String>,
+    /// Longest wait for a prompt fetch's connection.
+    pub connect_timeout_seconds: u64,
+    /// Longest a prompt fetch may take in all.
+    pub timeout_seconds: u64,
+    /// Largest prompt fetched.
+    pub max_bytes: u64,
+    /// Redirects a prompt fetch follows.
+    pub max_redirects: u32,
+}
+
+/// `[prompts]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptsConfig {
+    /// The media directory: tenants name its files by plain name.
+    pub dir: PathBuf,
+    /// Fetched prompts kept, decoded.
+    pub cache_entries: usize,
+    /// Memory for them, MiB of decoded audio.
+    pub cache_megabytes: usize,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            connect_timeout_seconds: 5,
+            timeout_seconds: 15,
+            max_bytes: 8 * 1024 * 1024,
+            max_redirects: 3,
+        }
+    }
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./media"),
+            cache_entries: 128,
+            cache_megabytes: 128,
+        }
+    }
 }
 
 /// `[http]`.
@@ -205,6 +260,23 @@ impl Config {
                 }
                 "LOG_LEVEL" => config.log.level = value,
                 "LOG_JSON" => config.log.json = parse(&name, &value)?,
+                "FETCH_ALLOW_HOSTS" => {
+                    config.fetch.allow_hosts = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "FETCH_CONNECT_TIMEOUT_SECONDS" => {
+                    config.fetch.connect_timeout_seconds = parse(&name, &value)?
+                }
+                "FETCH_TIMEOUT_SECONDS" => config.fetch.timeout_seconds = parse(&name, &value)?,
+                "FETCH_MAX_BYTES" => config.fetch.max_bytes = parse(&name, &value)?,
+                "FETCH_MAX_REDIRECTS" => config.fetch.max_redirects = parse(&name, &value)?,
+                "PROMPTS_DIR" => config.prompts.dir = PathBuf::from(value),
+                "PROMPTS_CACHE_ENTRIES" => config.prompts.cache_entries = parse(&name, &value)?,
+                "PROMPTS_CACHE_MEGABYTES" => config.prompts.cache_megabytes = parse(&name, &value)?,
                 "CONFIG" => {}
                 _ => warnings.push(format!("{name} is not a tutti setting; ignoring it")),
             }
@@ -223,7 +295,18 @@ impl Config {
                 config.media.port_last
             );
         }
+        config.outbound()?;
         Ok((config, warnings))
+    }
+
+    /// The outbound rule: `[fetch] allow_hosts` let through, and this server's own addresses
+    /// (its HTTP and public media addresses, besides those of its interfaces) refused.
+    pub fn outbound(&self) -> anyhow::Result<OutboundPolicy> {
+        let hosts = self.fetch.allow_hosts.iter().map(String::as_str);
+        let policy = OutboundPolicy::allowing(hosts)
+            .map_err(|e| anyhow::anyhow!("fetch.allow_hosts {:?}: {e}", self.fetch.allow_hosts))?;
+        let own = [self.http.listen.ip(), self.media.public_address];
+        Ok(policy.with_own_addresses(own.into_iter().filter(|ip| !ip.is_unspecified())))
     }
 }
 
@@ -255,6 +338,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(bad.to_string().contains("TUTTI_HTTP_LISTEN"));
+        let (listed, _) = Config::load(
+            None,
+            vec![(
+                "TUTTI_FETCH_ALLOW_HOSTS".to_owned(),
+                "media.internal:8080, 10.0.0.5".to_owned(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            listed.fetch.allow_hosts,
+            ["media.internal:8080", "10.0.0.5"]
+        );
+        let policy = listed.outbound().unwrap();
+        assert!(policy.check_url("http://10.0.0.5/a.wav").is_ok());
+        assert!(policy.check_url("http://10.0.0.6/a.wav").is_err());
+        let bad = Config::load(
+            None,
+            vec![("TUTTI_FETCH_ALLOW_HOSTS".to_owned(), "http://x/".to_owned())],
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("fetch.allow_hosts"), "{bad}");
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -10,8 +10,8 @@ use tutti_conference::{
 };
 use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
 use tutti_engine::{
-    Engine, EngineError, EngineEvent, JoinRequest, LeaveReason, ParticipantChange, RoomId,
-    RoomSettings, RoomSound,
+    ClipPlayer, Engine, EngineError, EngineEvent, JoinRequest, LeaveReason, ParticipantChange,
+    RoomId, RoomSettings, RoomSound,
 };
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ pub struct EngineMedia {
     pub engine: Option<Engine>,
     /// Where recordings are written, one folder per conference.
     pub recordings: std::path::PathBuf,
-    /// Fetched prompt files and text to speech.
+    /// Media files, fetched prompts and text to speech.
     pub prompts: crate::prompts::Prompts,
     /// Recordings being written, by room, and the files the engine has finished.
     pub recorders: Recorders,
@@ -93,13 +93,17 @@ fn media_error(error: EngineError) -> MediaError {
         EngineError::RoomFull { max, .. } => MediaError::Full(max),
         EngineError::RoomLocked(_) => MediaError::Locked,
         EngineError::Tone(e) => MediaError::Media(e.to_string()),
+        // These name files on the server: the log may say so, an API answer may not.
         EngineError::Wav { .. }
         | EngineError::UnsupportedWav { .. }
         | EngineError::ReadPrompt { .. }
         | EngineError::Ogg { .. }
         | EngineError::Vorbis { .. }
         | EngineError::PromptDecode { .. }
-        | EngineError::UnsupportedPrompt { .. } => MediaError::Media(error.to_string()),
+        | EngineError::UnsupportedPrompt { .. } => {
+            tracing::warn!(%error, "a prompt cannot be played");
+            MediaError::Unplayable
+        }
         EngineError::UnknownParticipant { participant, .. } => {
             MediaError::NoParticipant(participant)
         }
@@ -114,22 +118,18 @@ impl EngineMedia {
             .ok_or_else(|| MediaError::Unavailable("no media engine in this process".into()))
     }
 
-    /// A room's settings from its spec: entry and exit tones are tone strings or media files
-    /// (a file that cannot be read plays nothing, and says so in the log).
+    /// A room's settings from its spec: entry and exit tones are tone strings, media files or
+    /// URLs (media that cannot be played plays nothing; the log says why).
     fn room_settings(&self, spec: &RoomSpec) -> RoomSettings {
         let sound = |which: &str, media: &Option<String>| {
             let media = media.as_deref()?;
             if media.starts_with("tone_stream://") {
                 return ToneProgram::parse(media).ok().map(RoomSound::Tone);
             }
-            match self
-                .prompts
-                .local_file(media)
-                .and_then(|path| tutti_engine::wav::read_prompt(&path).map_err(media_error))
-            {
-                Ok(samples) => Some(RoomSound::Clip(samples.into())),
-                Err(error) => {
-                    tracing::warn!(%error, media, "the {which} tone cannot be played");
+            match self.prompts.clip(media) {
+                Ok(samples) => Some(RoomSound::Clip(samples)),
+                Err(_) => {
+                    tracing::warn!(media, "the {which} tone cannot be played");
                     None
                 }
             }
@@ -267,12 +267,16 @@ impl MediaPlane for EngineMedia {
     ) -> Result<Duration, MediaError> {
         let engine = self.engine()?;
         if media.starts_with("tone_stream://") {
-            engine.play_tone(room(id), participant, media)
-        } else {
-            let path = self.prompts.local_file(media)?;
-            engine.play_wav(room(id), participant, &path)
+            return engine
+                .play_tone(room(id), participant, media)
+                .map_err(media_error);
         }
-        .map_err(media_error)
+        let player = ClipPlayer::new(self.prompts.clip(media)?);
+        let length = player.duration();
+        engine
+            .play(room(id), participant, Box::new(player))
+            .map_err(media_error)?;
+        Ok(length)
     }
 
     fn metrics(&self) -> MediaMetrics {
@@ -317,15 +321,22 @@ impl MediaPlane for EngineMedia {
 
     fn start_recording(&self, id: Uuid, max: Option<Duration>) -> Result<String, MediaError> {
         let folder = self.recordings.join(id.simple().to_string());
-        std::fs::create_dir_all(&folder)
-            .map_err(|e| MediaError::Unavailable(format!("{}: {e}", folder.display())))?;
+        // Where recordings live is the server's business: the log names it, answers do not.
+        let no_file = |error: &dyn std::fmt::Display| {
+            tracing::error!(%error, folder = %folder.display(), "a recording's file cannot be created");
+            MediaError::Unavailable("the recording's file cannot be created".into())
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| no_file(&e))?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let path = folder.join(format!("{stamp}.wav"));
         self.engine()?
             .start_recording(room(id), path.clone(), max)
-            .map_err(media_error)?;
+            .map_err(|error| match error {
+                EngineError::Wav { .. } => no_file(&error),
+                other => media_error(other),
+            })?;
         self.recorders.started(id, path.clone());
         Ok(path.display().to_string())
     }

@@ -12,6 +12,8 @@ use tutti_store::SqliteStore;
 
 use crate::config::Config;
 use crate::media::EngineMedia;
+use crate::prompts::{PromptSettings, Prompts};
+use tutti_conference::outbound::OutboundPolicy;
 
 /// A folder beside the database: `recordings/`, `prompts/`.
 fn data_folder(config: &Config, name: &str) -> std::path::PathBuf {
@@ -24,11 +26,28 @@ fn data_folder(config: &Config, name: &str) -> std::path::PathBuf {
 }
 
 /// The media plane for `engine` (none for account administration).
-fn media_plane(config: &Config, engine: Option<Engine>) -> Arc<EngineMedia> {
+fn media_plane(
+    config: &Config,
+    engine: Option<Engine>,
+    outbound: &OutboundPolicy,
+) -> Arc<EngineMedia> {
+    let recordings = data_folder(config, "recordings");
+    let mut prompts = PromptSettings::new(
+        config.prompts.dir.clone(),
+        data_folder(config, "prompts"),
+        recordings.clone(),
+    );
+    prompts.outbound = outbound.clone();
+    prompts.connect_timeout = Duration::from_secs(config.fetch.connect_timeout_seconds);
+    prompts.timeout = Duration::from_secs(config.fetch.timeout_seconds);
+    prompts.max_bytes = config.fetch.max_bytes;
+    prompts.max_redirects = config.fetch.max_redirects;
+    prompts.cache_entries = config.prompts.cache_entries;
+    prompts.cache_bytes = config.prompts.cache_megabytes.saturating_mul(1024 * 1024);
     Arc::new(EngineMedia {
         engine,
-        recordings: data_folder(config, "recordings"),
-        prompts: crate::prompts::Prompts::new(data_folder(config, "prompts")),
+        recordings,
+        prompts: Prompts::new(prompts),
         recorders: Default::default(),
     })
 }
@@ -86,11 +105,13 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     })
     .context("starting the media engine")?;
     let engine_events = engine.events().clone();
-    let media_plane = media_plane(&config, Some(engine));
-    let service = ConferenceService::new(
+    let outbound = config.outbound()?;
+    let media_plane = media_plane(&config, Some(engine), &outbound);
+    let service = ConferenceService::with_outbound(
         store,
         media_plane.clone(),
         Duration::from_secs(config.auth.token_lifetime_seconds),
+        outbound.clone(),
     );
     service.restore().context("restoring conference state")?;
     crate::media::pump_events(engine_events, service.clone(), media_plane.clone())
@@ -108,7 +129,13 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", config.http.listen))?;
         tracing::info!(address = %listener.local_addr()?, "tutti is serving");
         service.spawn_scheduler();
-        let webhooks = tutti_api::webhooks::WebhookSender::start(Default::default());
+        let webhooks = tutti_api::webhooks::WebhookSender::start_with_outbox(
+            tutti_api::webhooks::WebhookConfig {
+                outbound: outbound.clone(),
+                ..Default::default()
+            },
+            service.clone(),
+        );
         tutti_api::spawn_notifier(service.clone(), webhooks.clone())
             .context("starting the notifier")?;
         let state = state.with_webhooks(webhooks);
@@ -161,10 +188,12 @@ async fn ending(service: Arc<ConferenceService>) {
 #[allow(clippy::print_stdout)]
 pub fn create_account(config: Config, name: &str) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let service = ConferenceService::new(
+    let outbound = config.outbound()?;
+    let service = ConferenceService::with_outbound(
         store,
-        media_plane(&config, None),
+        media_plane(&config, None, &outbound),
         Duration::from_secs(config.auth.token_lifetime_seconds),
+        outbound,
     );
     let account = service
         .create_account(name)

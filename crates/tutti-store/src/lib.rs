@@ -117,6 +117,35 @@ pub struct ItemRecord {
     pub modified: i64,
 }
 
+/// A webhook delivery kept until it is delivered, rejected or given up, so that a restart
+/// resumes it (with the same id) instead of losing it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// The delivery's id, sent with every attempt.
+    pub id: Uuid,
+    /// Where it goes.
+    pub url: String,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
+    /// The secret it is signed with, if any.
+    pub secret: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was accepted, Unix seconds.
+    pub created: i64,
+}
+
+impl std::fmt::Debug for OutboxRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRecord")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("body_len", &self.body.len())
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where documents and accounts live.
 pub trait Store: Send + Sync {
     /// Adds an account.
@@ -201,4 +230,12 @@ pub trait Store: Send + Sync {
         field: &str,
         value: &str,
     ) -> Result<Vec<ItemRecord>, StoreError>;
+    /// Adds a webhook delivery to the outbox (after every delivery already there).
+    fn outbox_add(&self, delivery: &OutboxRecord) -> Result<(), StoreError>;
+    /// Records that a delivery has had `attempts` attempts.
+    fn outbox_attempted(&self, id: Uuid, attempts: u32) -> Result<(), StoreError>;
+    /// Removes a delivery (delivered, rejected or given up).
+    fn outbox_remove(&self, id: Uuid) -> Result<(), StoreError>;
+    /// Every delivery in the outbox, in the order they were added.
+    fn outbox_pending(&self) -> Result<Vec<OutboxRecord>, StoreError>;
 }

@@ -59,4 +59,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );
     CREATE UNIQUE INDEX conferences_live_pin ON conferences(account_id, live_pin)
      WHERE live_pin IS NOT NULL;",
+    // 4: the webhook outbox: deliveries not yet delivered, rejected or given up, in the order
+    // they were accepted.
+    "CREATE TABLE webhook_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        body BLOB NOT NULL,
+        secret TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL
+    );",
 ];

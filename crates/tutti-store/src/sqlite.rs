@@ -7,7 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::migrations::MIGRATIONS;
-use crate::{AccountRecord, Collection, ConferenceRecord, ItemRecord, Store, StoreError};
+use crate::{
+    AccountRecord, Collection, ConferenceRecord, ItemRecord, OutboxRecord, Store, StoreError,
+};
 
 /// SQLite in one file (WAL mode), or in memory for tests.
 #[derive(Debug)]
@@ -463,6 +465,62 @@ impl Store for SqliteStore {
             rows.map(|row| with_item_document(row?)).collect()
         })
     }
+
+    fn outbox_add(&self, delivery: &OutboxRecord) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO webhook_outbox (id, url, body, secret, attempts, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id_text(delivery.id),
+                    delivery.url,
+                    delivery.body,
+                    delivery.secret,
+                    delivery.attempts,
+                    delivery.created
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn outbox_attempted(&self, id: Uuid, attempts: u32) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE webhook_outbox SET attempts = ?2 WHERE id = ?1",
+                params![id_text(id), attempts],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn outbox_remove(&self, id: Uuid) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM webhook_outbox WHERE id = ?1",
+                params![id_text(id)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn outbox_pending(&self) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, url, body, secret, attempts, created FROM webhook_outbox ORDER BY seq",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(OutboxRecord {
+                    id: parse_id(&row.get::<_, String>(0)?)?,
+                    url: row.get(1)?,
+                    body: row.get(2)?,
+                    secret: row.get(3)?,
+                    attempts: row.get(4)?,
+                    created: row.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
 }
 
 /// [`StoreError::PinTaken`] when `error` is the live-PIN index refusing a duplicate.
@@ -512,6 +570,36 @@ mod tests {
             revision: 1,
             created: 10,
             modified: 10,
+        }
+    }
+
+    #[test]
+    fn the_outbox_keeps_deliveries_in_order_until_removed_across_reopening() {
+        let path = std::env::temp_dir().join(format!("tutti-outbox-{}.db", Uuid::new_v4()));
+        let delivery = |n: u8| OutboxRecord {
+            id: Uuid::new_v4(),
+            url: format!("https://hooks.example/{n}"),
+            body: vec![b'{', n, b'}'],
+            secret: (n % 2 == 0).then(|| "secret".to_owned()),
+            attempts: 0,
+            created: 100 + i64::from(n),
+        };
+        let (one, two, three) = (delivery(1), delivery(2), delivery(3));
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            for d in [&one, &two, &three] {
+                store.outbox_add(d).unwrap();
+            }
+            store.outbox_attempted(two.id, 3).unwrap();
+            store.outbox_remove(one.id).unwrap();
+            assert!(store.outbox_add(&three).is_err(), "ids are unique");
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let pending = store.outbox_pending().unwrap();
+        assert_eq!(pending, [OutboxRecord { attempts: 3, ..two }, three]);
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
 

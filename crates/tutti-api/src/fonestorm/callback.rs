@@ -179,7 +179,10 @@ mod tests {
             .create_conference(account, &json!({"name": "No hook"}))
             .unwrap();
         let hooked = service
-            .create_conference(account, &json!({"callback_url": "http://127.0.0.1:9/cb"}))
+            .create_conference(
+                account,
+                &json!({"callback_url": "http://hooks.example:9/cb"}),
+            )
             .unwrap();
         let event = |conference: Uuid, name: &'static str| ConferenceEvent {
             account,
@@ -202,7 +205,7 @@ mod tests {
         )
         .is_none());
         let (url, body) = callback(&service, &event(hooked.id, "conference-destroy")).unwrap();
-        assert_eq!(url, "http://127.0.0.1:9/cb");
+        assert_eq!(url, "http://hooks.example:9/cb");
         assert_eq!(body["event"], "status");
 
         let mut events = service.subscribe();

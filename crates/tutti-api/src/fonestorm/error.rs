@@ -56,6 +56,7 @@ impl From<ServiceError> for FoneError {
                 MediaError::Offer(reason) | MediaError::Media(reason) => {
                     Self::InvalidRequest(reason)
                 }
+                MediaError::Unplayable => Self::InvalidRequest(media.to_string()),
                 MediaError::Full(_) | MediaError::Locked => Self::Conflict(media.to_string()),
                 MediaError::NoParticipant(id) => Self::NotFound(format!("no participant {id}")),
                 other => Self::Unavailable(other.to_string()),

@@ -56,6 +56,7 @@ impl From<ServiceError> for KazooError {
                 MediaError::Offer(reason) | MediaError::Media(reason) => {
                     Self::InvalidRequest(reason)
                 }
+                MediaError::Unplayable => Self::InvalidRequest(media.to_string()),
                 MediaError::Full(_) => Self::Refused("conference_full", media.to_string()),
                 MediaError::Locked => Self::Refused("conference_locked", media.to_string()),
                 MediaError::NoParticipant(id) => Self::BadIdentifier(id.to_string()),

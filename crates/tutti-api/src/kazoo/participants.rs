@@ -119,7 +119,12 @@ pub(crate) async fn conference_action(
     body: Body,
 ) -> Response {
     answer(state, headers, move |state, headers| {
-        let Authorized { account, token, envelope, data } = authorize_body(state, headers, &body, &account_id)?;
+        let Authorized {
+            account,
+            token,
+            envelope,
+            data,
+        } = authorize_body(state, headers, &body, &account_id)?;
         let action = action_name(&envelope, &data)?;
         let conference = state.service.conference(account, &id)?;
         match action.as_str() {
@@ -136,8 +141,15 @@ pub(crate) async fn conference_action(
                         ))
                     }
                 };
-                let file = state.service.record(&conference, start)?;
-                let answer = json!({"action": "record", "record": if start { "start" } else { "stop" }, "file": file});
+                let recording = state.service.record(&conference, start)?;
+                let mut answer =
+                    json!({"action": "record", "record": if start { "start" } else { "stop" }});
+                if let Some(recording) = recording {
+                    // The recording by id and file name; where the server keeps it stays private.
+                    answer["recording_id"] = json!(recording.id.simple().to_string());
+                    answer["file"] =
+                        json!(format!("{}.{}", recording.id.simple(), recording.format));
+                }
                 return Ok((StatusCode::ACCEPTED, answer, token_extra(token)));
             }
             "dial" => {

@@ -60,7 +60,10 @@ pub(crate) async fn update(
             None => None,
             Some(Value::String(uri)) if uri.is_empty() => Some(None),
             Some(Value::String(uri)) => {
-                crate::webhooks::check_url(uri)
+                state
+                    .service
+                    .outbound()
+                    .check_url(uri)
                     .map_err(|e| VoipbinError::InvalidArgument(format!("webhook_uri: {e}")))?;
                 Some(Some(uri.clone()))
             }

@@ -66,6 +66,7 @@ impl VoipbinError {
                 MediaError::Offer(reason) | MediaError::Media(reason) => {
                     Self::InvalidArgument(reason)
                 }
+                MediaError::Unplayable => Self::InvalidArgument(media.to_string()),
                 MediaError::Full(_) | MediaError::Locked => {
                     Self::FailedPrecondition(media.to_string())
                 }

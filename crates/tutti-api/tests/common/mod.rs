@@ -11,7 +11,8 @@ use tutti_conference::{
 };
 use uuid::Uuid;
 
-/// A media plane in memory: rooms and participants without audio. Tones with `!` are refused.
+/// A media plane in memory: rooms and participants without audio. Tones with `!` are refused,
+/// and so is media whose name starts with `missing` (as media that cannot be fetched).
 /// Everything played or spoken is remembered (`played`), each for 50 ms; relations too.
 #[derive(Default)]
 pub struct MemoryMedia {
@@ -190,6 +191,9 @@ impl MediaPlane for MemoryMedia {
         participant: Option<u32>,
         media: &str,
     ) -> Result<Duration, MediaError> {
+        if media.starts_with("missing") {
+            return Err(MediaError::Unplayable);
+        }
         self.check_tone(media).map_err(MediaError::Media)?;
         self.played
             .lock()
