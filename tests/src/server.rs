@@ -19,6 +19,15 @@ impl Server {
     /// Starts a server on a free port with `database`, media ports from `media_ports`, and
     /// waits until it answers.
     pub fn start(database: &std::path::Path, media_ports: (u16, u16)) -> Self {
+        Self::start_with(database, media_ports, &[])
+    }
+
+    /// [`Server::start`] with more `TUTTI_*` settings in its environment.
+    pub fn start_with(
+        database: &std::path::Path,
+        media_ports: (u16, u16),
+        settings: &[(&str, &str)],
+    ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -33,6 +42,7 @@ impl Server {
             // The tests' webhook receivers and prompt servers listen on loopback, which the
             // server refuses to call unless told otherwise.
             .env("TUTTI_FETCH_ALLOW_HOSTS", "127.0.0.1")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

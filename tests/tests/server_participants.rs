@@ -17,9 +17,17 @@ struct Session {
 
 impl Session {
     fn start(dir: &std::path::Path, media_ports: (u16, u16)) -> Self {
+        Self::start_with(dir, media_ports, &[])
+    }
+
+    fn start_with(
+        dir: &std::path::Path,
+        media_ports: (u16, u16),
+        settings: &[(&str, &str)],
+    ) -> Self {
         let database = dir.join("tutti.db");
         let (account, key) = create_account(&database, "e2e");
-        let server = Server::start(&database, media_ports);
+        let server = Server::start_with(&database, media_ports, settings);
         let (_, auth) = server.call(
             "PUT",
             "/v2/api_auth",
@@ -340,5 +348,68 @@ fn joins_are_refused_with_clear_errors() {
         (status, body["message"].clone()),
         (404, json!("bad_identifier"))
     );
+    session.server.stop();
+}
+
+/// The next websocket event named `name`; panics after `within`.
+fn next_event(
+    socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    name: &str,
+    within: Duration,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        assert!(Instant::now() < deadline, "no {name} within {within:?}");
+        let Ok(message) = socket.read() else {
+            continue;
+        };
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(text).unwrap_or_default();
+        if event["name"] == name {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn a_recording_room_whose_last_caller_times_out_stops_promptly() {
+    let dir = tempdir("api-timeout-recording");
+    let session = Session::start_with(
+        &dir,
+        (33_300, 33_399),
+        &[("TUTTI_MEDIA_RTP_TIMEOUT_SECONDS", "1")],
+    );
+    let id =
+        session.create(json!({"name": "Alone", "play_entry_tone": false, "play_exit_tone": false}));
+    let (mut socket, _) =
+        tungstenite::connect(format!("ws://{}/v2/websocket", session.server.address)).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+    }
+    let account = session.base.split('/').nth(3).unwrap().to_owned();
+    let subscribe = json!({"action": "subscribe", "auth_token": session.token, "request_id": "1", "data": {"account_id": account, "binding": format!("conference.event.{id}.*")}});
+    socket
+        .send(tungstenite::Message::Text(subscribe.to_string().into()))
+        .unwrap();
+
+    let (caller, _) = session.join(&id, Codec::Pcmu, 440.0, false, dir.join("alone.wav"));
+    next_event(&mut socket, "add-member", Duration::from_secs(5));
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{id}"),
+        Some(json!({"action": "record", "data": {"action": "start"}})),
+    );
+    assert_eq!(status, 202, "{body}");
+    // The caller hangs up without a word: the RTP timeout removes it, the room stops with
+    // it and its recording is finished, without holding up the events that follow.
+    drop(caller);
+    next_event(&mut socket, "del-member", Duration::from_secs(10));
+    next_event(&mut socket, "conference-destroy", Duration::from_secs(5));
+    let (_, conference) = session.call("GET", &format!("/{id}"), None);
+    assert_eq!(conference["data"]["_read_only"]["participants"], json!([]));
     session.server.stop();
 }

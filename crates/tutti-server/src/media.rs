@@ -383,15 +383,35 @@ fn departure(reason: LeaveReason) -> Departure {
 
 /// Feeds the engine's events to the conference service on a thread of their own, until the
 /// engine stops.
+///
+/// Two threads: one reads the engine's events and marks finished recordings at once; the
+/// other hands participant events to the service in order. The service may wait for a
+/// recording's file (a room that stops with its last participant finishes its recording),
+/// which the first thread reports while the second waits.
 pub fn pump_events(
     events: crossbeam_channel::Receiver<EngineEvent>,
     service: Arc<ConferenceService>,
     media: Arc<EngineMedia>,
 ) -> std::io::Result<()> {
+    let (to_service, for_service) = crossbeam_channel::bounded(65_536);
     std::thread::Builder::new()
         .name("tutti-events".into())
         .spawn(move || {
             for event in events.iter() {
+                match event {
+                    EngineEvent::RecordingFinished { path, .. } => media.recorders.finished(path),
+                    other => {
+                        if to_service.send(other).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        })?;
+    std::thread::Builder::new()
+        .name("tutti-service-events".into())
+        .spawn(move || {
+            for event in for_service.iter() {
                 let (room, participant, kind) = match event {
                     EngineEvent::StartTalking { room, participant } => {
                         (room, participant, MediaEventKind::StartTalking)
@@ -452,10 +472,6 @@ pub fn pump_events(
                             late_ms = late_by.as_millis() as u64,
                             "mixer tick overran"
                         );
-                        continue;
-                    }
-                    EngineEvent::RecordingFinished { path, .. } => {
-                        media.recorders.finished(path);
                         continue;
                     }
                     _ => continue,
