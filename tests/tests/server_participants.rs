@@ -15,6 +15,8 @@ struct Session {
     base: String,
 }
 
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
 impl Session {
     fn start(dir: &std::path::Path, media_ports: (u16, u16)) -> Self {
         Self::start_with(dir, media_ports, &[])
@@ -57,6 +59,22 @@ impl Session {
         body["data"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// A Kazoo websocket subscribed to the conference's events, reads timing out after
+    /// `read_timeout`.
+    fn subscribe(&self, conference: &str, read_timeout: Duration) -> Socket {
+        let (mut socket, _) =
+            tungstenite::connect(format!("ws://{}/v2/websocket", self.server.address)).unwrap();
+        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream.set_read_timeout(Some(read_timeout)).unwrap();
+        }
+        let account = self.base.split('/').nth(3).unwrap().to_owned();
+        let subscribe = json!({"action": "subscribe", "auth_token": self.token, "request_id": "1", "data": {"account_id": account, "binding": format!("conference.event.{conference}.*")}});
+        socket
+            .send(tungstenite::Message::Text(subscribe.to_string().into()))
+            .unwrap();
+        socket
+    }
+
     /// Joins a GStreamer caller through the API; returns it and its participant id.
     fn join(
         &self,
@@ -97,18 +115,7 @@ fn callers_joined_through_the_api_are_heard_muted_and_kicked() {
     let id = session.create(json!({"name": "E2E", "member": {"join_muted": false}, "play_entry_tone": false, "play_exit_tone": false}));
 
     // A websocket subscriber, as a Kazoo client would have.
-    let (mut socket, _) =
-        tungstenite::connect(format!("ws://{}/v2/websocket", session.server.address)).unwrap();
-    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-    }
-    let account = session.base.split('/').nth(3).unwrap().to_owned();
-    let subscribe = json!({"action": "subscribe", "auth_token": session.token, "request_id": "1", "data": {"account_id": account, "binding": format!("conference.event.{id}.*")}});
-    socket
-        .send(tungstenite::Message::Text(subscribe.to_string().into()))
-        .unwrap();
+    let mut socket = session.subscribe(&id, Duration::from_secs(10));
     let reply: Value = serde_json::from_str(socket.read().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(reply["status"], "success", "{reply}");
 
@@ -352,11 +359,7 @@ fn joins_are_refused_with_clear_errors() {
 }
 
 /// The next websocket event named `name`; panics after `within`.
-fn next_event(
-    socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
-    name: &str,
-    within: Duration,
-) -> Value {
+fn next_event(socket: &mut Socket, name: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         assert!(Instant::now() < deadline, "no {name} within {within:?}");
@@ -383,18 +386,7 @@ fn a_recording_room_whose_last_caller_times_out_stops_promptly() {
     );
     let id =
         session.create(json!({"name": "Alone", "play_entry_tone": false, "play_exit_tone": false}));
-    let (mut socket, _) =
-        tungstenite::connect(format!("ws://{}/v2/websocket", session.server.address)).unwrap();
-    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-    }
-    let account = session.base.split('/').nth(3).unwrap().to_owned();
-    let subscribe = json!({"action": "subscribe", "auth_token": session.token, "request_id": "1", "data": {"account_id": account, "binding": format!("conference.event.{id}.*")}});
-    socket
-        .send(tungstenite::Message::Text(subscribe.to_string().into()))
-        .unwrap();
+    let mut socket = session.subscribe(&id, Duration::from_millis(200));
 
     let (caller, _) = session.join(&id, Codec::Pcmu, 440.0, false, dir.join("alone.wav"));
     next_event(&mut socket, "add-member", Duration::from_secs(5));
