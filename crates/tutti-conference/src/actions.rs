@@ -22,18 +22,21 @@ pub(crate) enum ScriptEnd {
     Gone,
 }
 
-/// Runs `work` where it may block: the tokio runtime's blocking pool when there is one, a
-/// thread of its own otherwise.
+/// Runs `work` (a call's script: it mostly waits) on a thread of its own, never on the tokio
+/// runtime's blocking pool: the API's handlers run there, and one tenant's long scripts (many
+/// calls, each sleeping through its actions) must not take every thread of it.
 pub(crate) fn spawn(work: impl FnOnce() + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn_blocking(work);
-        }
-        Err(_) => {
-            std::thread::spawn(work);
-        }
+    let started = std::thread::Builder::new()
+        .name("tutti-script".into())
+        .stack_size(SCRIPT_STACK)
+        .spawn(work);
+    if let Err(error) = started {
+        tracing::warn!(%error, "a call's script could not be started");
     }
 }
+
+/// Stack of a script thread: scripts call into the service and the media plane, nothing deep.
+const SCRIPT_STACK: usize = 512 * 1024;
 
 /// Runs `work` after `delay`, off the caller's thread (waiting on a timer, not a thread, when
 /// there is a tokio runtime).
@@ -139,5 +142,36 @@ impl ConferenceService {
     fn is_present(&self, conference: uuid::Uuid, participant_id: u32) -> bool {
         self.participants_known(conference)
             .contains_key(&participant_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn scripts_never_take_the_runtimes_blocking_threads() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut releases = Vec::new();
+        runtime.block_on(async {
+            // Two scripts that wait until released.
+            for _ in 0..2 {
+                let (release, released) = std::sync::mpsc::channel::<()>();
+                releases.push(release);
+                super::spawn(move || {
+                    let _ = released.recv();
+                });
+            }
+            // An API handler's blocking work still gets the one blocking thread.
+            let handler = tokio::task::spawn_blocking(|| 42);
+            let answer = tokio::time::timeout(Duration::from_secs(5), handler).await;
+            assert_eq!(answer.ok().and_then(Result::ok), Some(42));
+        });
+        drop(releases);
     }
 }
