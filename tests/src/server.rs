@@ -13,6 +13,8 @@ pub struct Server {
     child: Child,
     /// Its HTTP address.
     pub address: SocketAddr,
+    /// Where its log goes (beside the database).
+    pub log: std::path::PathBuf,
 }
 
 impl Server {
@@ -34,6 +36,7 @@ impl Server {
             .unwrap()
             .port();
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let log = database.with_extension("log");
         let child = Command::new(workspace_binary("tutti"))
             .args(["serve", "--listen", &address.to_string(), "--database"])
             .arg(database)
@@ -44,10 +47,14 @@ impl Server {
             .env("TUTTI_FETCH_ALLOW_HOSTS", "127.0.0.1")
             .envs(settings.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let server = Server { child, address };
+        let server = Server {
+            child,
+            address,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while http(address, "GET", "/healthz", &[], None)
             .map(|(s, _)| s)

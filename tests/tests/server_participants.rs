@@ -403,5 +403,17 @@ fn a_recording_room_whose_last_caller_times_out_stops_promptly() {
     next_event(&mut socket, "conference-destroy", Duration::from_secs(5));
     let (_, conference) = session.call("GET", &format!("/{id}"), None);
     assert_eq!(conference["data"]["_read_only"]["participants"], json!([]));
+    // The operator's log says who came and why they went, with the drops of their media.
+    let log = std::fs::read_to_string(&session.server.log).unwrap();
+    for line in [
+        "participant joined",
+        "participant left",
+        "reason=\"timeout\"",
+        "participant's media closed",
+        "reason=\"rtp_timeout\"",
+        "dropped_foreign_source=0",
+    ] {
+        assert!(log.contains(line), "{line:?} not in the log:\n{log}");
+    }
     session.server.stop();
 }

@@ -96,6 +96,19 @@ fn a_stranger_who_sends_first_neither_latches_nor_locks_the_caller_out() {
     assert!(!a.heard.is_empty(), "a receives the room");
     assert!(counters(&engine, room, ka).foreign_source >= 70);
     assert!(drops(&engine, DropReason::ForeignSource) >= 70);
+    // The latch is announced, onto a's own address.
+    let a_address = a.socket.local_addr().unwrap();
+    let latched = std::iter::from_fn(|| engine.events().try_recv().ok())
+        .filter_map(|event| match event {
+            EngineEvent::Latched {
+                participant,
+                source,
+                ..
+            } if participant == ka => Some(source),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(latched, [a_address]);
 }
 
 #[test]
