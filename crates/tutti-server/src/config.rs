@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use tutti_conference::outbound::OutboundPolicy;
+use tutti_engine::tutti_codec::{EncoderSettings, OpusApplication};
+use tutti_engine::EngineConfig;
 
 /// Everything `tutti` reads at start-up.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -109,6 +111,72 @@ pub struct MediaConfig {
     pub unproven_send_ms: u64,
     /// RTP inactivity timeout.
     pub rtp_timeout_seconds: u64,
+    /// How mixes are coded for Opus listeners.
+    pub opus: OpusConfig,
+}
+
+/// `[media.opus]`: the encoder of what Opus listeners receive.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpusConfig {
+    /// `audio` (CELT: a mix of voices, cheapest) or `voip` (SILK/hybrid: in-band FEC).
+    pub mode: String,
+    /// Target bitrate, bits per second (6000–510000).
+    pub bitrate: u32,
+    /// 0 (fastest) to 10 (best).
+    pub complexity: u8,
+    /// In-band forward error correction (`voip` mode only).
+    pub fec: bool,
+    /// Discontinuous transmission during silence.
+    pub dtx: bool,
+}
+
+impl Default for OpusConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::default().opus;
+        Self {
+            mode: match engine.application {
+                OpusApplication::Audio => "audio",
+                OpusApplication::Voip => "voip",
+            }
+            .into(),
+            bitrate: engine.bitrate,
+            complexity: engine.complexity,
+            fec: engine.inband_fec,
+            dtx: engine.dtx,
+        }
+    }
+}
+
+impl OpusConfig {
+    /// The engine's encoder settings; the error names the setting that is out of range.
+    pub fn encoder_settings(&self) -> anyhow::Result<EncoderSettings> {
+        let application = match self.mode.as_str() {
+            "audio" => OpusApplication::Audio,
+            "voip" => OpusApplication::Voip,
+            other => bail!("media.opus.mode is {other:?}: it must be \"audio\" or \"voip\""),
+        };
+        if !(6_000..=510_000).contains(&self.bitrate) {
+            bail!(
+                "media.opus.bitrate ({}) must be between 6000 and 510000",
+                self.bitrate
+            );
+        }
+        if self.complexity > 10 {
+            bail!(
+                "media.opus.complexity ({}) must be between 0 and 10",
+                self.complexity
+            );
+        }
+        Ok(EncoderSettings {
+            application,
+            bitrate: self.bitrate,
+            complexity: self.complexity,
+            inband_fec: self.fec,
+            dtx: self.dtx,
+            ..EngineConfig::default().opus
+        })
+    }
 }
 
 /// `[storage]`.
@@ -173,6 +241,7 @@ impl Default for MediaConfig {
             nat_any_source: false,
             unproven_send_ms: 2000,
             rtp_timeout_seconds: 30,
+            opus: OpusConfig::default(),
         }
     }
 }
@@ -247,6 +316,11 @@ impl Config {
                 "MEDIA_LATCHING" => config.media.latching = parse(&name, &value)?,
                 "MEDIA_NAT_ANY_SOURCE" => config.media.nat_any_source = parse(&name, &value)?,
                 "MEDIA_UNPROVEN_SEND_MS" => config.media.unproven_send_ms = parse(&name, &value)?,
+                "MEDIA_OPUS_MODE" => config.media.opus.mode = value,
+                "MEDIA_OPUS_BITRATE" => config.media.opus.bitrate = parse(&name, &value)?,
+                "MEDIA_OPUS_COMPLEXITY" => config.media.opus.complexity = parse(&name, &value)?,
+                "MEDIA_OPUS_FEC" => config.media.opus.fec = parse(&name, &value)?,
+                "MEDIA_OPUS_DTX" => config.media.opus.dtx = parse(&name, &value)?,
                 "MEDIA_RTP_TIMEOUT_SECONDS" => {
                     config.media.rtp_timeout_seconds = parse(&name, &value)?
                 }
@@ -295,6 +369,7 @@ impl Config {
                 config.media.port_last
             );
         }
+        config.media.opus.encoder_settings()?;
         config.outbound()?;
         Ok((config, warnings))
     }
@@ -320,6 +395,46 @@ mod tests {
         let (config, warnings) = Config::load(Some(&example), Vec::new()).unwrap();
         assert_eq!(config, Config::default());
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn the_mix_encoder_is_configurable_and_checked() {
+        let (config, _) = Config::load(
+            None,
+            vars(&[
+                ("TUTTI_MEDIA_OPUS_MODE", "voip"),
+                ("TUTTI_MEDIA_OPUS_BITRATE", "48000"),
+                ("TUTTI_MEDIA_OPUS_COMPLEXITY", "9"),
+                ("TUTTI_MEDIA_OPUS_FEC", "true"),
+                ("TUTTI_MEDIA_OPUS_DTX", "true"),
+            ]),
+        )
+        .unwrap();
+        let settings = config.media.opus.encoder_settings().unwrap();
+        assert_eq!(
+            (
+                settings.application,
+                settings.bitrate,
+                settings.complexity,
+                settings.inband_fec,
+                settings.dtx
+            ),
+            (OpusApplication::Voip, 48_000, 9, true, true)
+        );
+        let file = std::env::temp_dir().join(format!("tutti-opus-{}.toml", std::process::id()));
+        std::fs::write(&file, "[media.opus]\nmode = \"audio\"\ncomplexity = 2\n").unwrap();
+        let (config, _) = Config::load(Some(&file), Vec::new()).unwrap();
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(config.media.opus.complexity, 2);
+        assert_eq!(config.media.opus.bitrate, OpusConfig::default().bitrate);
+        for (name, value, says) in [
+            ("TUTTI_MEDIA_OPUS_MODE", "celt", "media.opus.mode"),
+            ("TUTTI_MEDIA_OPUS_BITRATE", "1000", "media.opus.bitrate"),
+            ("TUTTI_MEDIA_OPUS_COMPLEXITY", "11", "media.opus.complexity"),
+        ] {
+            let error = Config::load(None, vars(&[(name, value)])).unwrap_err();
+            assert!(error.to_string().contains(says), "{error}");
+        }
     }
 
     #[test]
