@@ -22,6 +22,7 @@ pub mod g711;
 pub mod g722;
 mod opus_codec;
 mod pcm;
+mod plc;
 mod resample;
 mod stream_resample;
 

@@ -1,15 +1,14 @@
 //! The sample codecs (G.711 µ-law and A-law, G.722) at 48 kHz: the codec at its own rate, the
-//! streaming resampler in between, and concealment by fading repetition.
+//! streaming resampler in between, and pitch-repeating concealment ([`crate::plc`]).
 
 use crate::codec::{AudioDecoder, AudioEncoder, CodecKind};
 use crate::g711;
 use crate::g722::{G722Decoder, G722Encoder};
+use crate::plc::PitchConcealer;
 use crate::{CodecError, StreamResampler, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES};
 
 /// Longest payload decoded at once: 120 ms.
 const MAX_PACKET_MS: usize = 120;
-/// Each concealed 10 ms block is this much quieter than the one before (≈ −6 dB).
-const CONCEAL_FADE: f32 = 0.5;
 
 // One per call leg, held inline: boxing the G.722 state would only add an indirection.
 #[allow(clippy::large_enum_variant)]
@@ -44,9 +43,8 @@ pub struct PcmDecoder {
     /// Codec-rate samples not yet resampled (less than one 10 ms block between calls).
     pending: Vec<f32>,
     pcm: Vec<i16>,
-    /// The last 10 ms produced, for concealment.
-    last_block: Vec<f32>,
-    conceal_gain: f32,
+    /// What was heard, for concealing losses.
+    plc: PitchConcealer,
 }
 
 impl PcmDecoder {
@@ -66,8 +64,7 @@ impl PcmDecoder {
             resampler: StreamResampler::new(kind.audio_rate(), 48_000)?,
             pending: Vec::with_capacity(max_native + rate / 100),
             pcm: vec![0; max_native],
-            last_block: vec![0.0; 480],
-            conceal_gain: 1.0,
+            plc: PitchConcealer::new(),
         })
     }
 
@@ -82,8 +79,7 @@ impl PcmDecoder {
                 &self.pending[consumed..consumed + block_in],
                 &mut out[written..written + block_out],
             )?;
-            self.last_block
-                .copy_from_slice(&out[written..written + block_out]);
+            self.plc.heard(&mut out[written..written + block_out]);
             consumed += block_in;
             written += block_out;
         }
@@ -123,21 +119,14 @@ impl AudioDecoder for PcmDecoder {
         }
         self.pending
             .extend(self.pcm[..native].iter().map(|&s| f32::from(s) / 32768.0));
-        self.conceal_gain = 1.0;
         let out_len = out.len().min(MAX_PACKET_SAMPLES);
         self.drain_pending(&mut out[..out_len])
     }
 
     fn conceal(&mut self, out: &mut [f32]) -> Result<usize, CodecError> {
-        let mut written = 0;
-        for block in out.chunks_exact_mut(self.last_block.len()) {
-            self.conceal_gain *= CONCEAL_FADE;
-            for (o, &s) in block.iter_mut().zip(&self.last_block) {
-                *o = s * self.conceal_gain;
-            }
-            written += block.len();
-        }
-        Ok(written)
+        let out_len = out.len().min(MAX_PACKET_SAMPLES);
+        self.plc.conceal(&mut out[..out_len]);
+        Ok(out_len)
     }
 
     fn recover(&mut self, _next: &[u8], _out: &mut [f32]) -> Result<Option<usize>, CodecError> {

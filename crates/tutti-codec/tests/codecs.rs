@@ -264,3 +264,57 @@ fn settings_out_of_range_are_refused() {
     let mut encoder = encoder_for(CodecKind::Pcmu, &EncoderSettings::default()).unwrap();
     assert!(encoder.encode(&[0.0; 100], &mut [0u8; 200]).is_err());
 }
+
+#[test]
+fn g711_conceals_three_lost_packets_with_the_voice_not_silence() {
+    let mut encoder = encoder_for(CodecKind::Pcmu, &EncoderSettings::default()).unwrap();
+    let mut decoder = decoder_for(CodecKind::Pcmu).unwrap();
+    let mut heard = Vec::new();
+    let mut frame = 0;
+    let mut good = |decoder: &mut Box<dyn AudioDecoder>, frames: usize, heard: &mut Vec<f32>| {
+        let mut packet = [0u8; 1500];
+        let mut out = vec![0.0; MAX_PACKET_SAMPLES];
+        for _ in 0..frames {
+            let len = encoder
+                .encode(&tone_frame(210.0, 0.4, frame), &mut packet)
+                .unwrap();
+            let n = decoder.decode(&packet[..len], &mut out).unwrap();
+            heard.extend_from_slice(&out[..n]);
+            frame += 1;
+        }
+    };
+    good(&mut decoder, 20, &mut heard);
+    let steady = &heard[heard.len() - 960..];
+    let level = tutti_e2e::rms(steady);
+    let steepest = steady
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f32, f32::max);
+    // Three packets lost: 60 ms.
+    let start = heard.len();
+    for _ in 0..3 {
+        let mut concealed = vec![0.0; 960];
+        assert_eq!(decoder.conceal(&mut concealed).unwrap(), 960);
+        heard.extend_from_slice(&concealed);
+    }
+    let lost = &heard[start..];
+    for (i, block) in lost[..1920].chunks(480).enumerate() {
+        let ratio = tutti_e2e::rms(block) / level;
+        assert!(
+            ratio > 0.3,
+            "10 ms block {i} of the loss fell to {ratio:.2} of the voice's level"
+        );
+    }
+    assert!(
+        amplitude_at(&lost[..960], 210.0) > 0.25,
+        "the pitch carries on"
+    );
+    // The voice comes back without a click.
+    good(&mut decoder, 5, &mut heard);
+    let joint = &heard[start + 2880 - 48..start + 2880 + 480];
+    let jump = joint
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(jump <= 1.5 * steepest, "a click: {jump} against {steepest}");
+}
