@@ -25,7 +25,11 @@ const CROSS_FADE: usize = 192;
 /// The concealment state of one decoder.
 #[derive(Clone, Debug)]
 pub(crate) struct PitchConcealer {
-    /// The most recent audio, oldest first.
+    /// The most recent audio, a ring: `ring[next]` is the oldest sample. Remembering good
+    /// audio is one copy of what arrived, never a shift of the whole history.
+    ring: Vec<f32>,
+    next: usize,
+    /// The history in order, oldest first, laid out once when a loss starts.
     history: Vec<f32>,
     /// Pitch period of the loss being concealed; 0 when not concealing.
     period: usize,
@@ -36,6 +40,8 @@ pub(crate) struct PitchConcealer {
 impl PitchConcealer {
     pub(crate) fn new() -> Self {
         Self {
+            ring: vec![0.0; HISTORY],
+            next: 0,
             history: vec![0.0; HISTORY],
             period: 0,
             concealed: 0,
@@ -60,6 +66,9 @@ impl PitchConcealer {
     /// Fills `out` with the continuation of what was heard.
     pub(crate) fn conceal(&mut self, out: &mut [f32]) {
         if self.period == 0 {
+            let (newer, older) = self.ring.split_at(self.next);
+            self.history[..older.len()].copy_from_slice(older);
+            self.history[older.len()..].copy_from_slice(newer);
             self.period = pitch_period(&self.history);
             self.concealed = 0;
         }
@@ -79,9 +88,12 @@ impl PitchConcealer {
     }
 
     fn remember(&mut self, audio: &[f32]) {
-        let n = audio.len().min(HISTORY);
-        self.history.copy_within(n.., 0);
-        self.history[HISTORY - n..].copy_from_slice(&audio[audio.len() - n..]);
+        let audio = &audio[audio.len().saturating_sub(HISTORY)..];
+        let first = audio.len().min(HISTORY - self.next);
+        self.ring[self.next..self.next + first].copy_from_slice(&audio[..first]);
+        let rest = audio.len() - first;
+        self.ring[..rest].copy_from_slice(&audio[first..]);
+        self.next = (self.next + audio.len()) % HISTORY;
     }
 }
 
@@ -143,18 +155,23 @@ mod tests {
     fn the_pitch_of_a_voiced_sound_is_found() {
         // 100 Hz: a 480-sample period, inside the searched range.
         let mut plc = PitchConcealer::new();
-        plc.heard(&mut tone(100.0, 0, HISTORY));
-        assert_eq!(pitch_period(&plc.history), 480);
+        // In uneven pieces, so the history wraps around its ring.
+        plc.heard(&mut tone(100.0, 0, 1_000));
+        plc.heard(&mut tone(100.0, 1_000, HISTORY));
+        plc.conceal(&mut [0.0; 1]);
+        assert_eq!(plc.period, 480);
     }
 
     #[test]
     fn a_loss_continues_the_tone_then_fades_to_silence() {
         let mut plc = PitchConcealer::new();
-        plc.heard(&mut tone(150.0, 0, HISTORY));
+        for block in 0..7 {
+            plc.heard(&mut tone(150.0, block * 480, 480));
+        }
         let mut out = vec![0.0; 960];
         plc.conceal(&mut out);
         // The continuation lines up with the tone that would have followed.
-        let expected = tone(150.0, HISTORY, 480);
+        let expected = tone(150.0, 7 * 480, 480);
         let error: f32 = out[..480]
             .iter()
             .zip(&expected)
