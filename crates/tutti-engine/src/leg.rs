@@ -161,8 +161,12 @@ impl CallLeg {
     /// Whether silence from this caller means it is gone: it offered to send and is not on
     /// hold. A listen-only caller (`recvonly`) or one on hold is never timed out.
     pub fn expects_media(&self) -> bool {
-        let negotiated = &self.media.negotiated;
-        negotiated.direction.receives() && !negotiated.remote_rtp.ip().is_unspecified()
+        self.media.negotiated.direction.receives() && !self.on_hold()
+    }
+
+    /// The offer put the call on hold (`c=0.0.0.0`): nothing goes to it.
+    fn on_hold(&self) -> bool {
+        self.media.negotiated.remote_rtp.ip().is_unspecified()
     }
 
     /// Drains the inbox: RTP into the jitter buffer, DTMF into digits, RTCP into stats (RTCP
@@ -287,8 +291,7 @@ impl CallLeg {
     /// Whether this leg sends media to the caller: the answer says so and the offer is not on
     /// hold (`c=0.0.0.0`).
     pub fn sends(&self) -> bool {
-        self.media.negotiated.direction.sends()
-            && !self.media.negotiated.remote_rtp.ip().is_unspecified()
+        self.media.negotiated.direction.sends() && !self.on_hold()
     }
 
     /// The codec and payload type of what this leg sends: listeners with the same key can
@@ -342,7 +345,7 @@ impl CallLeg {
             return;
         }
         self.next_rtcp = now + interval;
-        if !self.may_send || self.media.negotiated.remote_rtp.ip().is_unspecified() {
+        if !self.may_send || self.on_hold() {
             return;
         }
         let jitter = self.jitter.stats().jitter;
