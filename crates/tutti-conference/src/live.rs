@@ -283,7 +283,8 @@ impl ConferenceService {
         }
     }
 
-    /// Whether a conference whose room is not running was locked.
+    /// Whether the conference is locked (read when its room is not running; a running room's
+    /// lock is the media plane's).
     pub(crate) fn locked_idle(&self, conference: Uuid) -> bool {
         self.locked_idle
             .lock()

@@ -162,7 +162,8 @@ pub struct ConferenceService {
     /// One lock per conference, held while its room starts with a first participant or
     /// stops after the last one, so a join and a last departure never cross.
     room_locks: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<std::sync::Mutex<()>>>>,
-    /// Conferences locked while their room is not running: the room starts locked.
+    /// Conferences locked through the API, running or not: the lock outlives a stopped room,
+    /// so a conference locked while empty refuses its next caller instead of starting a room.
     pub(crate) locked_idle: std::sync::Mutex<std::collections::HashSet<Uuid>>,
     /// Serialises call status steps, so each step is stored and announced once.
     pub(crate) call_steps: std::sync::Mutex<()>,
