@@ -139,6 +139,22 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
     }
     help(
         &mut out,
+        "tutti_audio_packets_total",
+        "counter",
+        "Audio packets the mixers took from the jitter buffers: decoded, or skipped because they hold silence.",
+    );
+    let _ = writeln!(
+        out,
+        "tutti_audio_packets_total{{outcome=\"decoded\"}} {}",
+        media.packets_decoded
+    );
+    let _ = writeln!(
+        out,
+        "tutti_audio_packets_total{{outcome=\"skipped\"}} {}",
+        media.packets_decode_skipped
+    );
+    help(
+        &mut out,
         "tutti_api_requests_total",
         "counter",
         "HTTP requests answered, by route, method and status.",

@@ -673,6 +673,8 @@ async fn metrics_count_requests_by_route_and_status() {
         "tutti_rtp_packets{direction=\"in\"} 0",
         "# TYPE tutti_rtp_dropped_total counter",
         "tutti_rtp_dropped_total{reason=\"foreign_source\"} 0",
+        "# TYPE tutti_audio_packets_total counter",
+        "tutti_audio_packets_total{outcome=\"skipped\"} 0",
         "tutti_api_requests_total{route=\"/v2/accounts/{account_id}/conferences\",method=\"GET\",status=\"200\"} 1",
         "tutti_api_requests_total{route=\"/v2/accounts/{account_id}/conferences\",method=\"GET\",status=\"401\"} 1",
         "tutti_api_requests_total{route=\"/v2/api_auth\",method=\"PUT\",status=\"201\"} 1",

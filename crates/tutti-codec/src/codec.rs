@@ -1,6 +1,6 @@
 //! The codec traits and the choice of implementation by codec kind.
 
-use crate::{CodecError, OpusDecoder, OpusEncoder, PcmDecoder, PcmEncoder};
+use crate::{CodecError, OpusDecoder, OpusEncoder, PcmDecoder, PcmEncoder, VoiceActivity};
 
 /// Samples in 20 ms at 48 kHz: what an encoder takes per call.
 pub const FRAME_SAMPLES_48K: usize = 960;
@@ -115,6 +115,18 @@ pub trait AudioDecoder: Send {
 
     /// The codec.
     fn kind(&self) -> CodecKind;
+
+    /// What the payload says of the sender's voice without decoding it (Opus's voice flags);
+    /// `Unknown` for codecs that carry none.
+    fn voice_activity(&self, _payload: &[u8]) -> VoiceActivity {
+        VoiceActivity::Unknown
+    }
+
+    /// How many 48 kHz samples `payload` decodes to, when that is known exactly beforehand
+    /// (a frame can then be decoded straight into its destination).
+    fn samples_in(&self, _payload: &[u8]) -> Option<usize> {
+        None
+    }
 }
 
 /// Turns 20 ms of 48 kHz mono audio into one payload.

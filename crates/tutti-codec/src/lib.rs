@@ -21,6 +21,7 @@ mod error;
 pub mod g711;
 pub mod g722;
 mod opus_codec;
+mod opus_voice;
 mod pcm;
 mod plc;
 mod resample;
@@ -32,6 +33,7 @@ pub use codec::{
 };
 pub use error::CodecError;
 pub use opus_codec::{OpusDecoder, OpusEncoder};
+pub use opus_voice::{opus_voice_activity, VoiceActivity};
 pub use pcm::{PcmDecoder, PcmEncoder};
 pub use resample::resample_clip;
 pub use stream_resample::StreamResampler;

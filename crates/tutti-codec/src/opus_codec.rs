@@ -4,6 +4,7 @@
 use opus::{Application, Bitrate, Channels, Decoder, Encoder};
 
 use crate::codec::{AudioDecoder, AudioEncoder, CodecKind, EncoderSettings, OpusApplication};
+use crate::opus_voice::{opus_voice_activity, VoiceActivity};
 use crate::{CodecError, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES};
 
 /// Decodes Opus packets of any configuration (narrowband to fullband, mono or stereo, 2.5 to
@@ -61,6 +62,14 @@ impl AudioDecoder for OpusDecoder {
 
     fn kind(&self) -> CodecKind {
         CodecKind::Opus
+    }
+
+    fn voice_activity(&self, payload: &[u8]) -> VoiceActivity {
+        opus_voice_activity(payload)
+    }
+
+    fn samples_in(&self, payload: &[u8]) -> Option<usize> {
+        self.decoder.get_nb_samples(payload).ok()
     }
 }
 

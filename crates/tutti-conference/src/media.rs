@@ -139,6 +139,10 @@ pub struct MediaMetrics {
     /// Datagrams dropped since the start, by reason (`foreign_source`, `malformed`,
     /// `unexpected_payload_type`, `overflow`).
     pub rtp_dropped: Vec<(&'static str, u64)>,
+    /// Audio packets decoded since the start.
+    pub packets_decoded: u64,
+    /// Silent audio packets not decoded since the start.
+    pub packets_decode_skipped: u64,
 }
 
 /// The media plane as the conference service sees it. Rooms are named by their conference's

@@ -78,6 +78,10 @@ pub struct EngineMetrics {
     /// Datagrams dropped since the engine started, by reason (every participant, past and
     /// present).
     pub drops: Vec<(DropReason, u64)>,
+    /// Audio packets decoded since the engine started.
+    pub decoded: u64,
+    /// Silent audio packets not decoded since the engine started.
+    pub decode_skipped: u64,
 }
 
 struct ThreadHandle {
@@ -592,6 +596,8 @@ impl Engine {
             metrics.lateness.push(m.lateness.snapshot());
             metrics.overruns += m.overruns.load(Ordering::Relaxed);
             metrics.dropped_events += m.dropped_events.load(Ordering::Relaxed);
+            metrics.decoded += m.decoded.load(Ordering::Relaxed);
+            metrics.decode_skipped += m.decode_skipped.load(Ordering::Relaxed);
         }
         metrics.drops = DropReason::ALL
             .iter()

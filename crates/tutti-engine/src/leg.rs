@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::UdpSocket;
-use tutti_codec::{AudioDecoder, AudioEncoder, CodecKind, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES};
+use tutti_codec::{
+    AudioDecoder, AudioEncoder, CodecKind, VoiceActivity, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
+};
 use tutti_mix::Frame;
 use tutti_rtp::dtmf::{DtmfDigit, DtmfReceiver};
 use tutti_rtp::jitter::{JitterBuffer, JitterConfig, Playout};
-use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram as Parsed, OutgoingRtp};
+use tutti_rtp::packet::{parse_datagram, write_rtp, AudioLevel, Datagram as Parsed, OutgoingRtp};
 use tutti_rtp::rtcp::RtcpSession;
 use tutti_rtp::sdp::Negotiated;
 
@@ -20,6 +22,11 @@ use crate::inbox::{DropReason, Inbox};
 const MAX_OUT: usize = 1500;
 /// Consecutive concealed frames after which a silent line counts as silent, not as speech lost.
 const MAX_CONCEALED: u32 = 5;
+/// An RFC 6464 level this quiet or quieter (−dBov) is silence: far below the quietest talk
+/// threshold a room uses by default, so nothing audible is skipped.
+const SILENT_LEVEL: u8 = 70;
+/// Longest silent payload kept to bring the decoder up to date when the caller speaks again.
+const PRIME_MAX: usize = 256;
 
 /// Counters of one participant's media.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,6 +52,10 @@ pub struct LegCounters {
     pub concealed: u64,
     /// Frames recovered from FEC.
     pub fec_recovered: u64,
+    /// Packets decoded.
+    pub decoded: u64,
+    /// Packets not decoded because they hold silence (Opus voice flags, DTX, RFC 6464 level).
+    pub decode_skipped: u64,
 }
 
 /// What negotiation fixed for a leg.
@@ -59,6 +70,25 @@ pub struct LegMedia {
     /// How long media may go to the offer's address before a packet from the caller has
     /// proven it (see [`crate::EngineConfig::unproven_send_window`]).
     pub unproven_send_window: std::time::Duration,
+}
+
+/// What one step of decoding produced.
+enum Decoded {
+    /// A whole frame, written straight into the mixer's buffer.
+    IntoFrame,
+    /// Samples appended to `pending`.
+    Pending,
+    /// Nothing to play.
+    Nothing,
+}
+
+/// Whether a packet holds only silence, so decoding it can be skipped: the sender's RFC 6464
+/// level when it sends one, else what the payload itself says (Opus voice flags and DTX).
+fn is_silent(decoder: &dyn AudioDecoder, payload: &[u8], level: Option<AudioLevel>) -> bool {
+    match level {
+        Some(level) => level.level >= SILENT_LEVEL,
+        None => decoder.voice_activity(payload) == VoiceActivity::Silent,
+    }
 }
 
 /// One participant's media state.
@@ -78,6 +108,12 @@ pub struct CallLeg {
     pending: Vec<f32>,
     scratch: Vec<f32>,
     concealed_in_a_row: u32,
+    /// The caller is silent: its packets are not being decoded.
+    skipping: bool,
+    /// The last silent payload, decoded (and discarded) before the first one with voice so the
+    /// decoder continues from the silence, not from the last words before it.
+    last_silent: Box<[u8; PRIME_MAX]>,
+    last_silent_len: usize,
     dtmf: Option<DtmfReceiver>,
     pub(crate) rtcp: RtcpSession,
     pub(crate) next_rtcp: Instant,
@@ -133,6 +169,9 @@ impl CallLeg {
             pending: Vec::with_capacity(MAX_PACKET_SAMPLES * 2),
             scratch: vec![0.0; MAX_PACKET_SAMPLES],
             concealed_in_a_row: MAX_CONCEALED,
+            skipping: false,
+            last_silent: Box::new([0; PRIME_MAX]),
+            last_silent_len: 0,
             dtmf,
             rtcp,
             next_rtcp: now,
@@ -236,48 +275,21 @@ impl CallLeg {
         }
     }
 
-    /// Produces the participant's next 20 ms into `frame`. Returns false when nothing is
-    /// playing (the mixer then treats the participant as silent).
+    /// Produces the participant's next 20 ms into `frame` (the mixer's input buffer). Returns
+    /// false when nothing is playing (the mixer then treats the participant as silent).
+    ///
+    /// A packet that decodes to exactly one frame while nothing is pending is decoded straight
+    /// into `frame`; other packet lengths go through `pending`.
     pub fn next_frame(&mut self, now: Instant, frame: &mut Frame) -> bool {
+        let frame = &mut frame[..];
         let mut attempts = 0;
         while self.pending.len() < FRAME_SAMPLES_48K && attempts < 8 {
             attempts += 1;
-            let produced = match self.jitter.pop(now) {
-                Playout::Packet { payload, .. } => {
-                    let produced = self.decoder.decode(payload, &mut self.scratch);
-                    self.concealed_in_a_row = 0;
-                    produced.unwrap_or(0)
-                }
-                Playout::Lost { next } => {
-                    self.counters.concealed += 1;
-                    self.concealed_in_a_row += 1;
-                    let slot = &mut self.scratch[..FRAME_SAMPLES_48K];
-                    let recovered =
-                        next.and_then(|next| self.decoder.recover(next, slot).ok().flatten());
-                    match recovered {
-                        Some(n) => {
-                            self.counters.fec_recovered += 1;
-                            n
-                        }
-                        None => self.decoder.conceal(slot).unwrap_or(0),
-                    }
-                }
-                Playout::Nothing => {
-                    if self.concealed_in_a_row >= MAX_CONCEALED {
-                        break;
-                    }
-                    // A gap while talking (jitter, or the delay growing): conceal it.
-                    self.concealed_in_a_row += 1;
-                    self.counters.concealed += 1;
-                    self.decoder
-                        .conceal(&mut self.scratch[..FRAME_SAMPLES_48K])
-                        .unwrap_or(0)
-                }
-            };
-            if produced == 0 {
-                break;
+            match self.decode_next(now, frame) {
+                Decoded::IntoFrame => return true,
+                Decoded::Pending => {}
+                Decoded::Nothing => break,
             }
-            self.pending.extend_from_slice(&self.scratch[..produced]);
         }
         if self.pending.len() < FRAME_SAMPLES_48K {
             self.pending.clear();
@@ -286,6 +298,103 @@ impl CallLeg {
         frame.copy_from_slice(&self.pending[..FRAME_SAMPLES_48K]);
         self.pending.drain(..FRAME_SAMPLES_48K);
         true
+    }
+
+    /// Takes the next unit from the jitter buffer and decodes, skips or conceals it.
+    fn decode_next(&mut self, now: Instant, frame: &mut [f32]) -> Decoded {
+        let direct = self.pending.is_empty() && frame.len() == FRAME_SAMPLES_48K;
+        match self.jitter.pop(now) {
+            Playout::Packet {
+                payload,
+                audio_level,
+                ..
+            } => {
+                if is_silent(&*self.decoder, payload, audio_level) {
+                    self.counters.decode_skipped += 1;
+                    self.skipping = true;
+                    self.concealed_in_a_row = MAX_CONCEALED;
+                    self.last_silent_len = if payload.len() <= PRIME_MAX {
+                        self.last_silent[..payload.len()].copy_from_slice(payload);
+                        payload.len()
+                    } else {
+                        0
+                    };
+                    return Decoded::Nothing;
+                }
+                if self.skipping {
+                    self.skipping = false;
+                    let last = &self.last_silent[..self.last_silent_len];
+                    if !last.is_empty() {
+                        let _ = self.decoder.decode(last, &mut self.scratch);
+                    }
+                }
+                self.concealed_in_a_row = 0;
+                self.counters.decoded += 1;
+                if direct && self.decoder.samples_in(payload) == Some(FRAME_SAMPLES_48K) {
+                    return match self.decoder.decode(payload, frame) {
+                        Ok(FRAME_SAMPLES_48K) => Decoded::IntoFrame,
+                        _ => Decoded::Nothing,
+                    };
+                }
+                let produced = self.decoder.decode(payload, &mut self.scratch).unwrap_or(0);
+                self.keep(produced)
+            }
+            // A loss during silence is more silence: concealing it would replay the decoder's
+            // last words.
+            Playout::Lost { .. } if self.skipping => Decoded::Nothing,
+            Playout::Lost { next } => {
+                self.counters.concealed += 1;
+                self.concealed_in_a_row += 1;
+                let out = if direct {
+                    &mut frame[..]
+                } else {
+                    &mut self.scratch[..FRAME_SAMPLES_48K]
+                };
+                let recovered =
+                    next.and_then(|next| self.decoder.recover(next, out).ok().flatten());
+                let produced = match recovered {
+                    Some(n) => {
+                        self.counters.fec_recovered += 1;
+                        n
+                    }
+                    None => self.decoder.conceal(out).unwrap_or(0),
+                };
+                self.placed(direct, produced)
+            }
+            Playout::Nothing => {
+                if self.concealed_in_a_row >= MAX_CONCEALED {
+                    return Decoded::Nothing;
+                }
+                // A gap while talking (jitter, or the delay growing): conceal it.
+                self.concealed_in_a_row += 1;
+                self.counters.concealed += 1;
+                let out = if direct {
+                    &mut frame[..]
+                } else {
+                    &mut self.scratch[..FRAME_SAMPLES_48K]
+                };
+                let produced = self.decoder.conceal(out).unwrap_or(0);
+                self.placed(direct, produced)
+            }
+        }
+    }
+
+    /// Where `produced` samples written to the frame (direct) or to `scratch` went.
+    fn placed(&mut self, direct: bool, produced: usize) -> Decoded {
+        match (direct, produced) {
+            (true, FRAME_SAMPLES_48K) => Decoded::IntoFrame,
+            (true, _) => Decoded::Nothing,
+            (false, produced) => self.keep(produced),
+        }
+    }
+
+    /// Appends `produced` samples of `scratch` to `pending`.
+    fn keep(&mut self, produced: usize) -> Decoded {
+        if produced == 0 {
+            return Decoded::Nothing;
+        }
+        self.pending.extend_from_slice(&self.scratch[..produced]);
+        Decoded::Pending
     }
 
     /// Whether this leg sends media to the caller: the answer says so and the offer is not on
@@ -362,3 +471,7 @@ impl CallLeg {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "leg_decode_tests.rs"]
+mod tests;

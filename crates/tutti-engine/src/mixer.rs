@@ -113,6 +113,10 @@ pub struct ThreadMetrics {
     pub participants: AtomicUsize,
     /// Events dropped because the channel was full.
     pub dropped_events: AtomicU64,
+    /// Audio packets decoded.
+    pub decoded: AtomicU64,
+    /// Silent audio packets not decoded.
+    pub decode_skipped: AtomicU64,
 }
 
 pub(crate) struct MixerThread {
@@ -145,6 +149,8 @@ impl MixerThread {
                 rtp_timeout: self.config.rtp_timeout,
                 rtcp_interval: self.config.rtcp_interval,
                 opus: &self.config.opus,
+                decoded: 0,
+                decode_skipped: 0,
             };
             while let Ok(command) = self.commands.try_recv() {
                 if !self.apply(command, &mut rooms, &mut tokens, &mut ctx) {
@@ -161,6 +167,7 @@ impl MixerThread {
                     self.forget(&mut tokens, room.id, key);
                 }
             }
+            let (decoded, decode_skipped) = (ctx.decoded, ctx.decode_skipped);
             let participants = rooms.values().map(|r| r.members.len()).sum();
             self.metrics
                 .participants
@@ -169,6 +176,10 @@ impl MixerThread {
             self.metrics
                 .dropped_events
                 .store(dropped_events, Ordering::Relaxed);
+            self.metrics.decoded.fetch_add(decoded, Ordering::Relaxed);
+            self.metrics
+                .decode_skipped
+                .fetch_add(decode_skipped, Ordering::Relaxed);
             self.metrics.tick_duration.observe(started.elapsed());
 
             // Absolute deadlines: no drift. A tick that starts late runs once and the schedule

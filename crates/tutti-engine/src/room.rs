@@ -110,7 +110,6 @@ pub(crate) struct EngineRoom {
     pub(crate) timed_out: Vec<ParticipantKey>,
     pub(crate) recorder: Option<Recorder>,
     pub(crate) snapshot: Arc<Mutex<RoomSnapshot>>,
-    scratch: Box<Frame>,
     silence: Box<Frame>,
     own_payload: Box<[u8; 1500]>,
 }
@@ -123,6 +122,10 @@ pub(crate) struct TickContext<'a> {
     pub(crate) rtp_timeout: Duration,
     pub(crate) rtcp_interval: Duration,
     pub(crate) opus: &'a tutti_codec::EncoderSettings,
+    /// Packets decoded by this tick so far.
+    pub(crate) decoded: u64,
+    /// Silent packets not decoded by this tick so far.
+    pub(crate) decode_skipped: u64,
 }
 
 fn emit(ctx: &mut TickContext<'_>, event: EngineEvent) {
@@ -149,7 +152,6 @@ impl EngineRoom {
             timed_out: Vec::new(),
             recorder: None,
             snapshot,
-            scratch: Box::new(Frame::silent()),
             silence: Box::new(Frame::silent()),
             own_payload: Box::new([0; 1500]),
         }
@@ -366,9 +368,13 @@ impl EngineRoom {
                 self.timed_out.push(key);
                 continue;
             }
-            if member.leg.next_frame(now, &mut self.scratch) {
-                let _ = self.mix.push_input(member.id, &self.scratch);
-            }
+            let leg = &mut member.leg;
+            let before = (leg.counters.decoded, leg.counters.decode_skipped);
+            let _ = self
+                .mix
+                .fill_input(member.id, |frame| leg.next_frame(now, frame));
+            ctx.decoded += leg.counters.decoded - before.0;
+            ctx.decode_skipped += leg.counters.decode_skipped - before.1;
             member.served = false;
         }
 

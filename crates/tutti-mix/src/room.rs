@@ -321,6 +321,20 @@ impl Room {
         Ok(&mut participant.input)
     }
 
+    /// Lets `fill` write a participant's next frame straight into the mixer's buffer; the frame
+    /// counts as arrived only when `fill` returns true (otherwise the participant is silent for
+    /// the next tick, whatever `fill` left in the buffer). Returns what `fill` returned.
+    pub fn fill_input(
+        &mut self,
+        id: ParticipantId,
+        fill: impl FnOnce(&mut Frame) -> bool,
+    ) -> Result<bool, MixError> {
+        let participant = self.participant_mut(id)?;
+        let filled = fill(&mut participant.input);
+        participant.input_ready |= filled;
+        Ok(filled)
+    }
+
     /// Copies a participant's next frame in.
     pub fn push_input(&mut self, id: ParticipantId, frame: &Frame) -> Result<(), MixError> {
         self.input_mut(id)?.clone_from(frame);

@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::packet::ReceivedRtp;
+use crate::packet::{AudioLevel, ReceivedRtp};
 
 /// Largest payload buffered.
 pub const MAX_PAYLOAD: usize = 1500;
@@ -100,6 +100,8 @@ pub enum Playout<'a> {
         payload_type: u8,
         /// Its marker bit.
         marker: bool,
+        /// Its RFC 6464 audio level, when the sender measured one.
+        audio_level: Option<AudioLevel>,
     },
     /// The next packet is lost; `next` is the one after it if already here (for FEC).
     Lost {
@@ -117,6 +119,7 @@ struct Slot {
     extended_timestamp: i64,
     payload_type: u8,
     marker: bool,
+    audio_level: Option<AudioLevel>,
     arrival: f64,
     len: usize,
     data: Box<[u8; MAX_PAYLOAD]>,
@@ -131,6 +134,7 @@ impl Slot {
             extended_timestamp: 0,
             payload_type: 0,
             marker: false,
+            audio_level: None,
             arrival: 0.0,
             len: 0,
             data: Box::new([0; MAX_PAYLOAD]),
@@ -276,7 +280,7 @@ impl JitterBuffer {
 
     /// Feeds a received RTP packet.
     pub fn push_rtp(&mut self, packet: &ReceivedRtp<'_>, now: Instant) -> PushOutcome {
-        self.push(
+        let outcome = self.push(
             packet.ssrc,
             packet.sequence,
             packet.timestamp,
@@ -284,7 +288,20 @@ impl JitterBuffer {
             packet.marker,
             packet.payload,
             now,
-        )
+        );
+        if outcome == PushOutcome::Stored {
+            if let Some(slot) = self.slot_of(packet.sequence) {
+                slot.audio_level = packet.audio_level;
+            }
+        }
+        outcome
+    }
+
+    /// The stored slot of the packet with this sequence number, if it is held.
+    fn slot_of(&mut self, sequence: u16) -> Option<&mut Slot> {
+        let sequence_ext = self.extend_sequence(sequence);
+        let slot = &mut self.slots[(sequence_ext % SLOTS as u64) as usize];
+        (slot.occupied && slot.sequence == sequence_ext).then_some(slot)
     }
 
     /// Feeds one packet's fields.
@@ -376,6 +393,7 @@ impl JitterBuffer {
         slot.extended_timestamp = extended_timestamp;
         slot.payload_type = payload_type;
         slot.marker = marker;
+        slot.audio_level = None;
         slot.arrival = arrival;
         slot.len = payload.len();
         slot.data[..payload.len()].copy_from_slice(payload);
@@ -504,6 +522,7 @@ impl JitterBuffer {
             timestamp: slot.timestamp,
             payload_type: slot.payload_type,
             marker: slot.marker,
+            audio_level: slot.audio_level,
         }
     }
 }

@@ -316,6 +316,8 @@ impl MediaPlane for EngineMedia {
                 .iter()
                 .map(|(reason, count)| (reason.as_str(), *count))
                 .collect(),
+            packets_decoded: m.decoded,
+            packets_decode_skipped: m.decode_skipped,
         }
     }
 
