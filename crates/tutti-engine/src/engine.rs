@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 use tutti_codec::CodecKind;
-use tutti_mix::{ParticipantSettings, ToneGenerator, ToneProgram};
+use tutti_mix::{DetachedParticipant, ParticipantSettings, ToneGenerator, ToneProgram};
 use tutti_rtp::rtcp::{NtpClock, RtcpSession};
 use tutti_rtp::sdp::{answer_offer, AnswerConfig};
 
@@ -20,9 +20,10 @@ use crate::inbox::{DropCounters, DropReason, Inbox};
 use crate::leg::{CallLeg, LegMedia};
 use crate::mixer::{Command, MixerThread, ParticipantChange, ThreadMetrics};
 use crate::player::ClipPlayer;
+use crate::reaper::Reaper;
 use crate::receiver::{self, ReceiverCommand, ReceiverHandle};
 use crate::recorder::Recorder;
-use crate::room::RoomSettings;
+use crate::room::{Arrival, RoomSettings};
 use crate::snapshot::RoomSnapshot;
 use crate::source::SourceGuard;
 use crate::{wav, EngineConfig, EngineError, EngineEvent, ParticipantKey, RoomId};
@@ -106,6 +107,8 @@ pub struct Engine {
     rooms: Mutex<HashMap<RoomId, RoomHandle>>,
     events: Receiver<EngineEvent>,
     event_sender: Sender<EngineEvent>,
+    /// The thread that frees what mixer threads are done with; it ends after them.
+    reaper_join: Option<std::thread::JoinHandle<()>>,
     next_token: AtomicUsize,
     drops: Arc<DropCounters>,
 }
@@ -117,6 +120,10 @@ impl std::fmt::Debug for Engine {
             .finish_non_exhaustive()
     }
 }
+
+/// Commands that may wait for a mixer thread (and for a receive thread) before senders block:
+/// a burst of API calls is absorbed, a stuck thread cannot make memory grow without bound.
+pub(crate) const COMMAND_CAPACITY: usize = 1024;
 
 fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
@@ -144,11 +151,12 @@ impl Engine {
     /// Starts the mixer and receive threads.
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let (event_sender, events) = crossbeam_channel::bounded(config.event_capacity.max(16));
+        let (reaper, reaper_join) = Reaper::spawn().map_err(EngineError::Thread)?;
         let mut threads = Vec::new();
         for index in 0..config.mixer_threads.max(1) {
             let (receiver, receiver_join) =
                 receiver::spawn(format!("tutti-rx-{index}")).map_err(EngineError::Thread)?;
-            let (commands, inbox) = crossbeam_channel::unbounded();
+            let (commands, inbox) = crossbeam_channel::bounded(COMMAND_CAPACITY);
             let metrics = Arc::new(ThreadMetrics::default());
             let mixer = MixerThread {
                 index,
@@ -156,6 +164,7 @@ impl Engine {
                 events: event_sender.clone(),
                 receiver: receiver.commands.clone(),
                 waker: receiver.waker.clone(),
+                reaper: reaper.clone(),
                 metrics: metrics.clone(),
                 config: config.clone(),
             };
@@ -178,6 +187,7 @@ impl Engine {
             rooms: Mutex::new(HashMap::new()),
             events,
             event_sender,
+            reaper_join: Some(reaper_join),
             next_token: AtomicUsize::new(1),
             drops: Arc::new(DropCounters::default()),
         })
@@ -367,15 +377,19 @@ impl Engine {
             .send(ReceiverCommand::Add(token, socket, inbox, guard));
         let _ = receiver.waker.wake();
 
+        let shared_encoder = tutti_codec::encoder_for(codec, &self.config.opus).ok();
         let (reply, result) = crossbeam_channel::bounded(1);
         self.send(
             thread,
             Command::Join {
                 room,
-                key,
-                leg: Box::new(leg),
-                settings: request.settings,
-                token,
+                arrival: Arrival {
+                    key,
+                    leg: Box::new(leg),
+                    participant: DetachedParticipant::new(request.settings),
+                    shared_encoder,
+                    token,
+                },
                 reply,
             },
         )?;
@@ -635,6 +649,9 @@ impl Engine {
             if let Some(join) = thread.receiver_join.take() {
                 let _ = join.join();
             }
+        }
+        if let Some(join) = self.reaper_join.take() {
+            let _ = join.join();
         }
     }
 }

@@ -9,10 +9,10 @@ use crossbeam_channel::{Receiver, Sender};
 use tutti_mix::{AudioSource, FRAME_MS};
 
 use crate::histogram::Histogram;
-use crate::leg::CallLeg;
+use crate::reaper::{Garbage, Reaper};
 use crate::receiver::ReceiverCommand;
 use crate::recorder::Recorder;
-use crate::room::{EngineRoom, RoomSettings, TickContext};
+use crate::room::{Arrival, EngineRoom, RoomSettings, TickContext};
 use crate::snapshot::RoomSnapshot;
 use crate::{EngineConfig, EngineError, EngineEvent, LeaveReason, ParticipantKey, RoomId};
 
@@ -44,10 +44,7 @@ pub(crate) enum Command {
     },
     Join {
         room: RoomId,
-        key: ParticipantKey,
-        leg: Box<CallLeg>,
-        settings: tutti_mix::ParticipantSettings,
-        token: mio::Token,
+        arrival: Arrival,
         reply: Sender<Result<(), EngineError>>,
     },
     Leave {
@@ -125,6 +122,7 @@ pub(crate) struct MixerThread {
     pub(crate) events: Sender<EngineEvent>,
     pub(crate) receiver: Sender<ReceiverCommand>,
     pub(crate) waker: Arc<mio::Waker>,
+    pub(crate) reaper: Reaper,
     pub(crate) metrics: Arc<ThreadMetrics>,
     pub(crate) config: EngineConfig,
 }
@@ -135,8 +133,7 @@ const SNAPSHOT_EVERY: u64 = 5;
 
 impl MixerThread {
     pub(crate) fn run(self) {
-        let mut rooms: HashMap<RoomId, EngineRoom> = HashMap::new();
-        let mut tokens: HashMap<(RoomId, ParticipantKey), mio::Token> = HashMap::new();
+        let mut rooms: HashMap<RoomId, Box<EngineRoom>> = HashMap::new();
         let mut dropped_events = 0u64;
         let mut deadline = Instant::now() + TICK;
         let mut tick_count = 0u64;
@@ -145,16 +142,18 @@ impl MixerThread {
             let mut ctx = TickContext {
                 now,
                 events: &self.events,
+                reaper: &self.reaper,
+                receiver: &self.receiver,
+                waker: &self.waker,
                 dropped_events: &mut dropped_events,
                 rtp_timeout: self.config.rtp_timeout,
                 rtcp_interval: self.config.rtcp_interval,
-                opus: &self.config.opus,
                 decoded: 0,
                 decode_skipped: 0,
             };
             while let Ok(command) = self.commands.try_recv() {
-                if !self.apply(command, &mut rooms, &mut tokens, &mut ctx) {
-                    self.shut_down(&mut rooms, &mut tokens, &mut ctx);
+                if !self.apply(command, &mut rooms, &mut ctx) {
+                    self.shut_down(&mut rooms, &mut ctx);
                     return;
                 }
             }
@@ -163,9 +162,6 @@ impl MixerThread {
             tick_count += 1;
             for room in rooms.values_mut() {
                 room.tick(&mut ctx, tick_count % SNAPSHOT_EVERY == 0);
-                for &key in &room.timed_out {
-                    self.forget(&mut tokens, room.id, key);
-                }
             }
             let (decoded, decode_skipped) = (ctx.decoded, ctx.decode_skipped);
             let participants = rooms.values().map(|r| r.members.len()).sum();
@@ -211,24 +207,11 @@ impl MixerThread {
         }
     }
 
-    fn forget(
-        &self,
-        tokens: &mut HashMap<(RoomId, ParticipantKey), mio::Token>,
-        room: RoomId,
-        key: ParticipantKey,
-    ) {
-        if let Some(token) = tokens.remove(&(room, key)) {
-            let _ = self.receiver.send(ReceiverCommand::Remove(token));
-            let _ = self.waker.wake();
-        }
-    }
-
     /// Applies one command; returns false to stop the thread.
     fn apply(
         &self,
         command: Command,
-        rooms: &mut HashMap<RoomId, EngineRoom>,
-        tokens: &mut HashMap<(RoomId, ParticipantKey), mio::Token>,
+        rooms: &mut HashMap<RoomId, Box<EngineRoom>>,
         ctx: &mut TickContext<'_>,
     ) -> bool {
         match command {
@@ -239,69 +222,70 @@ impl MixerThread {
             } => {
                 rooms
                     .entry(room)
-                    .or_insert_with(|| EngineRoom::new(room, settings, snapshot));
+                    .or_insert_with(|| Box::new(EngineRoom::new(room, settings, snapshot)));
             }
             Command::DestroyRoom { room } => {
                 if let Some(mut engine_room) = rooms.remove(&room) {
-                    self.empty(&mut engine_room, tokens, ctx, LeaveReason::RoomDestroyed);
+                    Self::empty(&mut engine_room, ctx, LeaveReason::RoomDestroyed);
+                    ctx.reaper.discard(Garbage::Room(engine_room));
                 }
             }
             Command::Join {
                 room,
-                key,
-                leg,
-                settings,
-                token,
+                arrival,
                 reply,
             } => {
-                let result = match rooms.get_mut(&room) {
+                let key = arrival.key;
+                let refused = match rooms.get_mut(&room) {
                     None => Err(EngineError::UnknownRoom(room)),
                     Some(r) if r.settings.locked => Err(EngineError::RoomLocked(room)),
                     Some(r) if r.is_full() => Err(EngineError::RoomFull {
                         room,
                         max: r.settings.max_participants,
                     }),
-                    Some(r) => {
-                        let added = r
-                            .add(key, leg, settings, ctx.opus)
-                            .map_err(EngineError::from);
+                    Some(r) => Ok(r),
+                };
+                let result = match refused {
+                    Err(error) => {
+                        let _ = self.receiver.send(ReceiverCommand::Remove(arrival.token));
+                        let _ = self.waker.wake();
+                        ctx.reaper.discard(Garbage::Leg(arrival.leg));
+                        ctx.reaper
+                            .discard(Garbage::Participant(arrival.participant));
+                        if let Some(encoder) = arrival.shared_encoder {
+                            ctx.reaper.discard(Garbage::Encoder(encoder));
+                        }
+                        Err(error)
+                    }
+                    Ok(r) => {
+                        let added = r.add(arrival, ctx).map_err(EngineError::from);
                         if added.is_ok() {
-                            tokens.insert((room, key), token);
-                            if ctx
-                                .events
-                                .try_send(EngineEvent::Joined {
-                                    room,
-                                    participant: key,
-                                })
-                                .is_err()
-                            {
+                            let joined = EngineEvent::Joined {
+                                room,
+                                participant: key,
+                            };
+                            if ctx.events.try_send(joined).is_err() {
                                 *ctx.dropped_events += 1;
                             }
                         }
                         added
                     }
                 };
-                if result.is_err() {
-                    let _ = self.receiver.send(ReceiverCommand::Remove(token));
-                    let _ = self.waker.wake();
-                }
                 let _ = reply.send(result);
+                ctx.reaper.discard(Garbage::Reply(reply));
             }
             Command::Leave { room, key } => {
                 if let Some(r) = rooms.get_mut(&room) {
                     r.remove(key, ctx, LeaveReason::Kicked);
                     r.publish_snapshot();
                 }
-                self.forget(tokens, room, key);
             }
             Command::LeaveMany { room, keys } => {
                 if let Some(r) = rooms.get_mut(&room) {
                     r.remove_many(&keys, ctx, LeaveReason::Kicked);
                     r.publish_snapshot();
                 }
-                for key in keys {
-                    self.forget(tokens, room, key);
-                }
+                ctx.reaper.discard(Garbage::Keys(keys));
             }
             Command::Relate {
                 room,
@@ -315,13 +299,15 @@ impl MixerThread {
                     None => Err(EngineError::UnknownRoom(room)),
                 };
                 let _ = reply.send(result);
+                ctx.reaper.discard(Garbage::Reply(reply));
             }
-            Command::SetRoomSettings { room, settings } => {
-                if let Some(r) = rooms.get_mut(&room) {
-                    r.set_settings(*settings);
+            Command::SetRoomSettings { room, settings } => match rooms.get_mut(&room) {
+                Some(r) => {
+                    r.set_settings(settings, ctx.reaper);
                     r.publish_snapshot();
                 }
-            }
+                None => ctx.reaper.discard(Garbage::Settings(settings)),
+            },
             Command::Update {
                 room,
                 key,
@@ -352,29 +338,34 @@ impl MixerThread {
                 room,
                 target,
                 source,
-            } => {
-                if let Some(r) = rooms.get_mut(&room) {
+            } => match rooms.get_mut(&room) {
+                Some(r) => {
                     r.play(source, target);
                 }
-            }
+                None => ctx.reaper.discard(Garbage::Source(source)),
+            },
             Command::SetLocked { room, locked } => {
                 if let Some(r) = rooms.get_mut(&room) {
                     r.settings.locked = locked;
                     r.publish_snapshot();
                 }
             }
-            Command::StartRecording { room, recorder } => {
-                if let Some(r) = rooms.get_mut(&room) {
-                    r.recorder = Some(recorder);
+            Command::StartRecording { room, recorder } => match rooms.get_mut(&room) {
+                Some(r) => {
+                    if let Some(old) = r.recorder.replace(recorder) {
+                        ctx.reaper.discard(Garbage::Recorder(old));
+                    }
                 }
-            }
+                None => ctx.reaper.discard(Garbage::Recorder(recorder)),
+            },
             Command::StopRecording { room } => {
-                if let Some(r) = rooms.get_mut(&room) {
-                    r.recorder = None;
+                if let Some(recorder) = rooms.get_mut(&room).and_then(|r| r.recorder.take()) {
+                    ctx.reaper.discard(Garbage::Recorder(recorder));
                 }
             }
             Command::Barrier { reply } => {
                 let _ = reply.send(());
+                ctx.reaper.discard(Garbage::Barrier(reply));
             }
             Command::Stop => return false,
         }
@@ -382,29 +373,18 @@ impl MixerThread {
     }
 
     /// Everyone leaves `room` for `reason`; its recording is closed.
-    fn empty(
-        &self,
-        room: &mut EngineRoom,
-        tokens: &mut HashMap<(RoomId, ParticipantKey), mio::Token>,
-        ctx: &mut TickContext<'_>,
-        reason: LeaveReason,
-    ) {
-        let keys: Vec<_> = room.members.iter().map(|m| m.key).collect();
-        for key in keys {
+    fn empty(room: &mut EngineRoom, ctx: &mut TickContext<'_>, reason: LeaveReason) {
+        while let Some(key) = room.members.last().map(|m| m.key) {
             room.remove(key, ctx, reason);
-            self.forget(tokens, room.id, key);
         }
-        room.recorder = None;
+        if let Some(recorder) = room.recorder.take() {
+            ctx.reaper.discard(Garbage::Recorder(recorder));
+        }
     }
 
-    fn shut_down(
-        &self,
-        rooms: &mut HashMap<RoomId, EngineRoom>,
-        tokens: &mut HashMap<(RoomId, ParticipantKey), mio::Token>,
-        ctx: &mut TickContext<'_>,
-    ) {
+    fn shut_down(&self, rooms: &mut HashMap<RoomId, Box<EngineRoom>>, ctx: &mut TickContext<'_>) {
         for room in rooms.values_mut() {
-            self.empty(room, tokens, ctx, LeaveReason::Shutdown);
+            Self::empty(room, ctx, LeaveReason::Shutdown);
         }
         let _ = self.receiver.send(ReceiverCommand::Stop);
         let _ = self.waker.wake();

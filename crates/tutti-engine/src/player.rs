@@ -46,4 +46,9 @@ impl AudioSource for ClipPlayer {
             SourceState::Playing
         }
     }
+
+    fn rewind(&mut self) -> bool {
+        self.position = 0;
+        true
+    }
 }

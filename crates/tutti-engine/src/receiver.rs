@@ -40,7 +40,7 @@ pub fn spawn(name: String) -> std::io::Result<(ReceiverHandle, std::thread::Join
     let poll = Poll::new()?;
     let registry = poll.registry().try_clone()?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-    let (commands, inbox) = crossbeam_channel::unbounded();
+    let (commands, inbox) = crossbeam_channel::bounded(crate::engine::COMMAND_CAPACITY);
     let join = std::thread::Builder::new()
         .name(name)
         .spawn(move || run(poll, inbox))?;

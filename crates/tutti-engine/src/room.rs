@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use tutti_codec::{AudioEncoder, CodecKind};
 use tutti_mix::{
-    AudioSource, Frame, MixEvent, ParticipantId, ParticipantSettings, Room, RoomConfig, SourceId,
+    AudioSource, DetachedParticipant, Frame, MixEvent, ParticipantId, Room, RoomConfig, SourceId,
     SourceTarget, ToneGenerator, ToneProgram,
 };
 
 use crate::leg::CallLeg;
 use crate::player::{clip_duration, ClipPlayer};
+use crate::reaper::{Garbage, Reaper};
+use crate::receiver::ReceiverCommand;
 use crate::recorder::Recorder;
+use crate::room_sounds::{RoomSounds, Which};
 use crate::snapshot::{ParticipantSnapshot, RoomSnapshot};
 use crate::{EngineError, EngineEvent, LeaveReason, ParticipantKey, RoomId};
 
@@ -30,7 +33,8 @@ pub struct RoomSettings {
     /// A locked room refuses joins. Only read at creation: later the lock is changed with
     /// [`Engine::set_locked`](crate::Engine::set_locked).
     pub locked: bool,
-    /// Played to the room when someone joins.
+    /// Played to the room when someone joins (at most eight plays at once: joins faster than
+    /// that add no further copy).
     pub entry_sound: Option<RoomSound>,
     /// Played to the room when someone leaves (once for several who leave together).
     pub exit_sound: Option<RoomSound>,
@@ -55,7 +59,8 @@ impl RoomSound {
         }
     }
 
-    fn source(&self) -> Box<dyn AudioSource> {
+    /// A player of the sound, at its start.
+    pub(crate) fn source(&self) -> Box<dyn AudioSource> {
         match self {
             Self::Tone(program) => Box::new(ToneGenerator::new(program.clone())),
             Self::Clip(samples) => Box::new(ClipPlayer::new(samples.clone())),
@@ -70,6 +75,15 @@ impl From<ToneProgram> for RoomSound {
 }
 
 const NO_MEMBER: u32 = u32::MAX;
+/// Participants a room without a limit makes room for when it starts: up to this many join
+/// without the mixer thread allocating; beyond it the room's lists grow (doubling).
+const RESERVED_PARTICIPANTS: usize = 64;
+/// Most participants a room reserves for at its start, whatever its limit.
+const MAX_RESERVED_PARTICIPANTS: usize = 1024;
+/// Sources (prompts, tones) a room makes room for when it starts.
+const RESERVED_SOURCES: usize = 16;
+/// Distinct shared encoders a room makes room for (codecs and their settings).
+const RESERVED_ENCODERS: usize = 8;
 
 /// The position in `members` of the participant `id`, through `member_at`.
 fn member_position(member_at: &[u32], members: &[Member], id: ParticipantId) -> Option<usize> {
@@ -84,7 +98,19 @@ pub(crate) struct Member {
     pub(crate) key: ParticipantKey,
     pub(crate) id: ParticipantId,
     pub(crate) leg: Box<CallLeg>,
+    /// The leg's socket on the receive thread.
+    token: mio::Token,
     served: bool,
+}
+
+/// A participant ready to join, everything allocated by the thread that asked.
+pub(crate) struct Arrival {
+    pub(crate) key: ParticipantKey,
+    pub(crate) leg: Box<CallLeg>,
+    pub(crate) participant: DetachedParticipant,
+    /// An encoder of the leg's codec, for the room to share among listeners if it has none yet.
+    pub(crate) shared_encoder: Option<Box<dyn AudioEncoder>>,
+    pub(crate) token: mio::Token,
 }
 
 /// An encoder shared by every listener of the common mix with one codec.
@@ -109,6 +135,7 @@ pub(crate) struct EngineRoom {
     /// Participants removed by the last tick for RTP inactivity.
     pub(crate) timed_out: Vec<ParticipantKey>,
     pub(crate) recorder: Option<Recorder>,
+    sounds: RoomSounds,
     pub(crate) snapshot: Arc<Mutex<RoomSnapshot>>,
     silence: Box<Frame>,
     own_payload: Box<[u8; 1500]>,
@@ -118,10 +145,14 @@ pub(crate) struct EngineRoom {
 pub(crate) struct TickContext<'a> {
     pub(crate) now: Instant,
     pub(crate) events: &'a Sender<EngineEvent>,
+    /// Where what the room is done with is freed.
+    pub(crate) reaper: &'a Reaper,
+    /// The receive thread's commands, and its waker: a leaving leg's socket is dropped there.
+    pub(crate) receiver: &'a Sender<ReceiverCommand>,
+    pub(crate) waker: &'a mio::Waker,
     pub(crate) dropped_events: &'a mut u64,
     pub(crate) rtp_timeout: Duration,
     pub(crate) rtcp_interval: Duration,
-    pub(crate) opus: &'a tutti_codec::EncoderSettings,
     /// Packets decoded by this tick so far.
     pub(crate) decoded: u64,
     /// Silent packets not decoded by this tick so far.
@@ -135,22 +166,36 @@ fn emit(ctx: &mut TickContext<'_>, event: EngineEvent) {
 }
 
 impl EngineRoom {
+    /// A room with its lists reserved for the participants it expects (its limit, else
+    /// [`RESERVED_PARTICIPANTS`]), so that joins, leaves, timeouts and prompts allocate nothing
+    /// on the mixer thread.
     pub(crate) fn new(
         id: RoomId,
         settings: RoomSettings,
         snapshot: Arc<Mutex<RoomSnapshot>>,
     ) -> Self {
+        let capacity = match settings.max_participants {
+            0 => RESERVED_PARTICIPANTS,
+            max => max.min(MAX_RESERVED_PARTICIPANTS),
+        };
+        let sounds = RoomSounds::new(&settings);
+        let mut mix = Room::new(settings.mix);
+        mix.reserve(capacity, RESERVED_SOURCES);
+        if let Ok(mut snapshot) = snapshot.lock() {
+            snapshot.participants.reserve(capacity);
+        }
         Self {
             id,
-            mix: Room::new(settings.mix),
+            mix,
             settings,
-            members: Vec::new(),
-            member_at: Vec::new(),
-            shared: Vec::new(),
-            sources: Vec::new(),
-            finished: Vec::new(),
-            timed_out: Vec::new(),
+            members: Vec::with_capacity(capacity),
+            member_at: Vec::with_capacity(capacity),
+            shared: Vec::with_capacity(RESERVED_ENCODERS),
+            sources: Vec::with_capacity(RESERVED_SOURCES),
+            finished: Vec::with_capacity(RESERVED_SOURCES),
+            timed_out: Vec::with_capacity(capacity),
             recorder: None,
+            sounds,
             snapshot,
             silence: Box::new(Frame::silent()),
             own_payload: Box::new([0; 1500]),
@@ -184,27 +229,42 @@ impl EngineRoom {
 
     /// Plays the entry or exit sound, if any, to the whole room.
     fn play_sound(&mut self, exit: bool) {
-        let sound = if exit {
-            &self.settings.exit_sound
-        } else {
-            &self.settings.entry_sound
-        };
-        if let Some(source) = sound.as_ref().map(RoomSound::source) {
-            self.play(source, None);
-        }
+        let which = if exit { Which::Exit } else { Which::Entry };
+        self.sounds.start(which, &mut self.mix);
     }
 
+    /// Adds a participant. Within the room's reserved capacity nothing is allocated here: the
+    /// leg, the mixer's buffers and a shared encoder come ready-made, and what is not needed
+    /// goes to the reaper, as does everything of a refused arrival.
     pub(crate) fn add(
         &mut self,
-        key: ParticipantKey,
-        leg: Box<CallLeg>,
-        settings: ParticipantSettings,
-        opus: &tutti_codec::EncoderSettings,
+        arrival: Arrival,
+        ctx: &mut TickContext<'_>,
     ) -> Result<(), tutti_mix::MixError> {
-        let id = self.mix.add_participant(settings)?;
+        let Arrival {
+            key,
+            leg,
+            participant,
+            shared_encoder,
+            token,
+        } = arrival;
+        let id = match self.mix.attach_participant(participant) {
+            Ok(id) => id,
+            Err(error) => {
+                let _ = ctx.receiver.send(ReceiverCommand::Remove(token));
+                let _ = ctx.waker.wake();
+                ctx.reaper.discard(Garbage::Leg(leg));
+                if let Some(encoder) = shared_encoder {
+                    ctx.reaper.discard(Garbage::Encoder(encoder));
+                }
+                return Err(error);
+            }
+        };
         let codec = leg.codec();
-        if !self.shared.iter().any(|(kind, _)| *kind == codec) {
-            if let Ok(encoder) = tutti_codec::encoder_for(codec, opus) {
+        if let Some(encoder) = shared_encoder {
+            if self.shared.iter().any(|(kind, _)| *kind == codec) {
+                ctx.reaper.discard(Garbage::Encoder(encoder));
+            } else {
                 self.shared.push((
                     codec,
                     SharedEncoder {
@@ -220,16 +280,22 @@ impl EngineRoom {
             key,
             id,
             leg,
+            token,
             served: false,
         });
         if self.member_at.len() <= id.index() {
             self.member_at.resize(id.index() + 1, NO_MEMBER);
         }
         self.member_at[id.index()] = (self.members.len() - 1) as u32;
-        self.timed_out.reserve(self.members.len());
+        let members = self.members.len();
+        if self.timed_out.capacity() < members {
+            self.timed_out.reserve(members - self.timed_out.len());
+        }
         // Room for the snapshot to grow without allocating later; never wait for a reader.
         if let Ok(mut snapshot) = self.snapshot.try_lock() {
-            snapshot.participants.reserve(self.members.len());
+            if snapshot.participants.capacity() < members {
+                snapshot.participants.reserve(members);
+            }
         }
         self.play_sound(false);
         Ok(())
@@ -257,25 +323,32 @@ impl EngineRoom {
         Ok(self.mix.set_hears(listener, speaker, hears)?)
     }
 
-    /// Applies new settings; the lock stays as it is (it changes through `SetLocked`).
-    pub(crate) fn set_settings(&mut self, settings: RoomSettings) {
-        let locked = self.settings.locked;
+    /// Applies new settings; the lock stays as it is (it changes through `SetLocked`). The old
+    /// settings go to the reaper in the box the new ones came in.
+    pub(crate) fn set_settings(&mut self, mut settings: Box<RoomSettings>, reaper: &Reaper) {
+        settings.locked = self.settings.locked;
+        if settings.entry_sound != self.settings.entry_sound
+            || settings.exit_sound != self.settings.exit_sound
+        {
+            self.sounds.replace(&settings, reaper);
+        }
         self.mix.set_config(settings.mix);
-        self.settings = RoomSettings { locked, ..settings };
+        std::mem::swap(&mut self.settings, &mut *settings);
+        reaper.discard(Garbage::Settings(settings));
     }
 
-    /// Removes a participant; returns its leg (its socket closes when dropped).
+    /// Removes a participant; returns whether it was there.
     pub(crate) fn remove(
         &mut self,
         key: ParticipantKey,
         ctx: &mut TickContext<'_>,
         reason: LeaveReason,
-    ) -> Option<Box<CallLeg>> {
-        let leg = self.remove_member(key, ctx, reason)?;
-        if reason != LeaveReason::RoomDestroyed && reason != LeaveReason::Shutdown {
+    ) -> bool {
+        let removed = self.remove_member(key, ctx, reason);
+        if removed && reason != LeaveReason::RoomDestroyed && reason != LeaveReason::Shutdown {
             self.play_sound(true);
         }
-        Some(leg)
+        removed
     }
 
     /// Removes several participants at once, with one exit tone for all of them; returns how
@@ -288,7 +361,7 @@ impl EngineRoom {
     ) -> usize {
         let removed = keys
             .iter()
-            .filter(|&&key| self.remove_member(key, ctx, reason).is_some())
+            .filter(|&&key| self.remove_member(key, ctx, reason))
             .count();
         if removed > 0 && reason != LeaveReason::RoomDestroyed && reason != LeaveReason::Shutdown {
             self.play_sound(true);
@@ -296,20 +369,26 @@ impl EngineRoom {
         removed
     }
 
-    /// Takes a participant out of the room and emits its events, without the exit tone.
+    /// Takes a participant out of the room and emits its events, without the exit tone. Its
+    /// socket leaves the receive thread; its leg and buffers go to the reaper.
     fn remove_member(
         &mut self,
         key: ParticipantKey,
         ctx: &mut TickContext<'_>,
         reason: LeaveReason,
-    ) -> Option<Box<CallLeg>> {
-        let index = self.members.iter().position(|m| m.key == key)?;
+    ) -> bool {
+        let Some(index) = self.members.iter().position(|m| m.key == key) else {
+            return false;
+        };
         let member = self.members.swap_remove(index);
         self.member_at[member.id.index()] = NO_MEMBER;
         if let Some(moved) = self.members.get(index) {
             self.member_at[moved.id.index()] = index as u32;
         }
-        if let Ok(last) = self.mix.remove_participant(member.id) {
+        let _ = ctx.receiver.send(ReceiverCommand::Remove(member.token));
+        let _ = ctx.waker.wake();
+        if let Ok((last, participant)) = self.mix.detach_participant(member.id) {
+            ctx.reaper.discard(Garbage::Participant(participant));
             if last.talking {
                 emit(
                     ctx,
@@ -329,7 +408,8 @@ impl EngineRoom {
                 counters: member.leg.counters,
             },
         );
-        Some(member.leg)
+        ctx.reaper.discard(Garbage::Leg(member.leg));
+        true
     }
 
     pub(crate) fn tick(&mut self, ctx: &mut TickContext<'_>, publish_snapshot: bool) {
@@ -465,14 +545,19 @@ impl EngineRoom {
         // 4. Recording.
         if let Some(recorder) = &mut self.recorder {
             if !recorder.push(output.room_mix()) {
-                self.recorder = None; // the cap is reached; dropping the sender closes the file
+                // The cap is reached; dropping the sender closes the file.
+                if let Some(recorder) = self.recorder.take() {
+                    ctx.reaper.discard(Garbage::Recorder(recorder));
+                }
             }
         }
 
         // 5. Finished sources, timeouts, snapshot.
-        for source in self.finished.drain(..) {
-            let _ = self.mix.remove_source(source);
-            self.sources.retain(|s| *s != source);
+        for id in self.finished.drain(..) {
+            if let Ok(source) = self.mix.remove_source(id) {
+                self.sounds.finished(id, source, ctx.reaper);
+            }
+            self.sources.retain(|s| *s != id);
         }
         for index in 0..self.timed_out.len() {
             let key = self.timed_out[index];

@@ -78,7 +78,9 @@ pub use event::MixEvent;
 pub use frame::{Frame, FRAME_MS, FRAME_SAMPLES, I16_SCALE, SAMPLE_RATE};
 pub use limiter::{Limiter, LimiterConfig};
 pub use output::{OutputGroup, TickOutput};
-pub use participant::{ParticipantId, ParticipantSettings, ParticipantStatus, MAX_GAIN};
+pub use participant::{
+    DetachedParticipant, ParticipantId, ParticipantSettings, ParticipantStatus, MAX_GAIN,
+};
 pub use room::{Room, RoomConfig, MAX_PARTICIPANTS, MAX_SOURCES};
 pub use source::{AudioSource, SourceId, SourceState, SourceTarget};
 pub use talk::{TalkConfig, TalkDetector};

@@ -89,6 +89,20 @@ pub struct ParticipantStatus {
     pub had_input: bool,
 }
 
+/// A participant's buffers outside any room: built before it joins, so that adding it to a
+/// room allocates nothing ([`Room::attach_participant`](crate::Room::attach_participant)), and
+/// handed back when it leaves, so that they are freed wherever the caller chooses
+/// ([`Room::detach_participant`](crate::Room::detach_participant)).
+#[derive(Debug)]
+pub struct DetachedParticipant(pub(crate) Participant);
+
+impl DetachedParticipant {
+    /// A new participant with `settings`; allocates its buffers.
+    pub fn new(settings: ParticipantSettings) -> Self {
+        Self(Participant::new(settings))
+    }
+}
+
 /// Everything the room keeps per participant. Buffers are allocated once, when it joins.
 #[derive(Debug)]
 pub(crate) struct Participant {

@@ -5,7 +5,9 @@ use crate::event::MixEvent;
 use crate::kernels;
 use crate::limiter::{Limiter, LimiterConfig};
 use crate::output::{BufferRef, GroupSpan, TickOutput};
-use crate::participant::{sane_gain, sane_level, Participant, ParticipantId, ParticipantSettings};
+use crate::participant::{
+    sane_gain, sane_level, DetachedParticipant, Participant, ParticipantId, ParticipantSettings,
+};
 use crate::select::{select_loudest, Candidate};
 use crate::source::{AudioSource, SourceEntry, SourceId, SourceState, SourceTarget};
 use crate::talk::{frame_energy, TalkConfig};
@@ -146,17 +148,44 @@ impl Room {
         self.ticks
     }
 
+    /// Makes room for `participants` participants and `sources` sources at once, so that
+    /// adding up to that many allocates nothing (see [`Room::attach_participant`]).
+    pub fn reserve(&mut self, participants: usize, sources: usize) {
+        let participants = participants.min(MAX_PARTICIPANTS);
+        let sources = sources.min(MAX_SOURCES);
+        ensure_capacity(&mut self.participants, participants);
+        ensure_capacity(&mut self.free_participants, participants);
+        ensure_capacity(&mut self.heard, participants);
+        ensure_capacity(&mut self.sources, sources);
+        ensure_capacity(&mut self.free_sources, sources);
+        ensure_capacity(&mut self.events, 2 * participants + sources);
+        ensure_capacity(&mut self.candidates, participants);
+        ensure_capacity(&mut self.unique_listeners, participants);
+        ensure_capacity(&mut self.volume_order, participants);
+        ensure_capacity(&mut self.group_members, participants);
+        ensure_capacity(&mut self.groups, participants + 1);
+    }
+
     /// Adds a participant. Allocates its buffers; call between ticks.
     pub fn add_participant(
         &mut self,
         settings: ParticipantSettings,
+    ) -> Result<ParticipantId, MixError> {
+        self.attach_participant(DetachedParticipant::new(settings))
+    }
+
+    /// Adds a participant whose buffers were built elsewhere. Within the room's reserved
+    /// capacity ([`Room::reserve`]) this allocates nothing; call between ticks.
+    pub fn attach_participant(
+        &mut self,
+        participant: DetachedParticipant,
     ) -> Result<ParticipantId, MixError> {
         if self.participant_count >= MAX_PARTICIPANTS {
             return Err(MixError::RoomFull {
                 limit: MAX_PARTICIPANTS,
             });
         }
-        let participant = Participant::new(settings);
+        let participant = participant.0;
         let index = match self.free_participants.pop() {
             Some(index) => index,
             None => {
@@ -179,14 +208,23 @@ impl Room {
     ///
     /// Every relation it is part of, as listener or as speaker, goes with it.
     pub fn remove_participant(&mut self, id: ParticipantId) -> Result<ParticipantStatus, MixError> {
+        self.detach_participant(id).map(|(status, _)| status)
+    }
+
+    /// Removes a participant like [`Room::remove_participant`] and hands back its buffers
+    /// instead of freeing them. Allocates nothing.
+    pub fn detach_participant(
+        &mut self,
+        id: ParticipantId,
+    ) -> Result<(ParticipantStatus, DetachedParticipant), MixError> {
         self.clear_relations(id)?;
         let slot = self.participant_slot_mut(id)?;
-        let status = slot.occupant.take().map(|p| p.status).unwrap_or_default();
+        let participant = slot.occupant.take().ok_or(MixError::UnknownParticipant)?;
         slot.generation = slot.generation.wrapping_add(1);
         self.heard[id.index()] = Heard::Silence;
         self.free_participants.push(id.index);
         self.participant_count -= 1;
-        Ok(status)
+        Ok((participant.status, DetachedParticipant(participant)))
     }
 
     /// Says whether `listener` hears `speaker`, like FreeSWITCH's `conference relate`: with

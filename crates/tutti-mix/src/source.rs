@@ -19,6 +19,12 @@ pub enum SourceState {
 pub trait AudioSource: Send {
     /// Overwrites `out` with the next 20 ms (padding with silence after the end).
     fn render(&mut self, out: &mut Frame) -> SourceState;
+
+    /// Goes back to the start, so one source can be played again without building another
+    /// (a room's entry tone). Returns false for a source that cannot (the default).
+    fn rewind(&mut self) -> bool {
+        false
+    }
 }
 
 /// Who hears a source.

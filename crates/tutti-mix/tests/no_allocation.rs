@@ -178,3 +178,32 @@ fn empty_rooms_and_rooms_without_input_tick() {
     });
     assert_eq!(allocations, 0);
 }
+
+#[test]
+fn joins_and_leaves_within_the_reserved_capacity_allocate_nothing() {
+    let mut room = Room::new(RoomConfig::default());
+    room.reserve(32, 8);
+    let ready: Vec<_> = (0..32)
+        .map(|_| tutti_mix::DetachedParticipant::new(ParticipantSettings::default()))
+        .collect();
+    let mut ready = ready.into_iter();
+    let mut left = Vec::with_capacity(32);
+    let mut ids = Vec::with_capacity(32);
+    let allocations = allocations_during(|| {
+        for participant in ready.by_ref().take(20) {
+            ids.push(room.attach_participant(participant).unwrap());
+        }
+        room.tick();
+        for id in ids.drain(..10) {
+            left.push(room.detach_participant(id).unwrap().1);
+        }
+        room.tick();
+        for participant in ready.by_ref() {
+            room.attach_participant(participant).unwrap();
+        }
+        room.tick();
+    });
+    assert_eq!(allocations, 0);
+    assert_eq!(room.participant_count(), 22);
+    assert_eq!(left.len(), 10);
+}

@@ -22,4 +22,5 @@ pub mod dtmf;
 pub mod jitter;
 pub mod packet;
 pub mod rtcp;
+mod rtcp_report;
 pub mod sdp;

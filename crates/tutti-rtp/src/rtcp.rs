@@ -4,13 +4,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rtcp_types::prelude::*;
-use rtcp_types::{
-    Compound, Packet, ReceiverReport, ReportBlock, ReportBlockBuilder, Sdes, SdesChunk, SdesItem,
-    SenderReport,
-};
+use rtcp_types::{Compound, Packet, ReportBlock};
 
 use crate::packet::DropReason;
+use crate::rtcp_report::{write_compound, ReceptionReport, SenderInfo};
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch (1970).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -206,7 +203,7 @@ impl RtcpSession {
         jitter: Duration,
         clock_rate: u32,
         now: Instant,
-    ) -> Option<ReportBlockBuilder> {
+    ) -> Option<ReceptionReport> {
         let remote = self.remote_ssrc?;
         let base = self.base_sequence?;
         let expected = self.highest_sequence - base + 1;
@@ -224,15 +221,15 @@ impl RtcpSession {
             None => (0, 0),
         };
         let jitter_units = (jitter.as_secs_f64() * f64::from(clock_rate)) as u32;
-        Some(
-            ReportBlock::builder(remote)
-                .fraction_lost(fraction)
-                .cumulative_lost(lost.min(0x7F_FFFF) as u32)
-                .extended_sequence_number(self.highest_sequence as u32)
-                .interarrival_jitter(jitter_units)
-                .last_sender_report_timestamp(lsr)
-                .delay_since_last_sender_report_timestamp(dlsr),
-        )
+        Some(ReceptionReport {
+            ssrc: remote,
+            fraction_lost: fraction,
+            cumulative_lost: lost.min(0x7F_FFFF) as u32,
+            extended_highest_sequence: self.highest_sequence as u32,
+            jitter: jitter_units,
+            last_sr: lsr,
+            delay_since_last_sr: dlsr,
+        })
     }
 
     /// Writes the periodic report into `out`: a sender report when we sent since the last one
@@ -248,28 +245,13 @@ impl RtcpSession {
         out: &mut [u8],
     ) -> Option<usize> {
         let block = self.report_block(jitter, clock_rate, now);
-        let sdes = Sdes::builder().add_chunk(
-            SdesChunk::builder(self.ssrc).add_item(SdesItem::builder(SdesItem::CNAME, &self.cname)),
-        );
-        let compound = if self.sent_since_report {
-            self.sent_since_report = false;
-            let mut sr = SenderReport::builder(self.ssrc)
-                .ntp_timestamp(self.clock.ntp(now))
-                .rtp_timestamp(rtp_timestamp)
-                .packet_count(self.packets_sent)
-                .octet_count(self.octets_sent);
-            if let Some(block) = block {
-                sr = sr.add_report_block(block);
-            }
-            Compound::builder().add_packet(sr).add_packet(sdes)
-        } else {
-            let mut rr = ReceiverReport::builder(self.ssrc);
-            if let Some(block) = block {
-                rr = rr.add_report_block(block);
-            }
-            Compound::builder().add_packet(rr).add_packet(sdes)
-        };
-        compound.write_into(out).ok()
+        let sender = std::mem::take(&mut self.sent_since_report).then(|| SenderInfo {
+            ntp: self.clock.ntp(now),
+            rtp_timestamp,
+            packets: self.packets_sent,
+            octets: self.octets_sent,
+        });
+        write_compound(out, self.ssrc, sender, block, self.cname.as_bytes())
     }
 }
 

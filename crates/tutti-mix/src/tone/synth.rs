@@ -214,6 +214,15 @@ impl AudioSource for ToneGenerator {
             SourceState::Playing
         }
     }
+
+    fn rewind(&mut self) -> bool {
+        self.passes_done = 0;
+        self.step = 0;
+        self.repeat_of_step = 0;
+        self.finished = false;
+        self.start_step();
+        true
+    }
 }
 
 impl ToneGenerator {
@@ -260,6 +269,24 @@ mod tests {
         assert!((peak - peak_for_level(-7.0)).abs() < 0.01, "peak {peak}");
         assert!(amplitude_at(&samples, 1000.0) > 0.25);
         assert!(amplitude_at(&samples, 1500.0) < 0.01);
+    }
+
+    #[test]
+    fn a_rewound_generator_plays_its_program_again_from_the_start() {
+        let program = ToneProgram::parse("L=2;%(60,40,440,660)").unwrap();
+        let play = |generator: &mut ToneGenerator| {
+            let mut samples = Vec::new();
+            let mut frame = Frame::silent();
+            while generator.render(&mut frame) == SourceState::Playing {
+                samples.extend_from_slice(&frame[..]);
+            }
+            samples.extend_from_slice(&frame[..]);
+            samples
+        };
+        let mut generator = ToneGenerator::new(program);
+        let first = play(&mut generator);
+        assert!(generator.rewind());
+        assert_eq!(play(&mut generator), first);
     }
 
     #[test]

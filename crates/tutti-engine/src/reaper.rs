@@ -1,0 +1,63 @@
+//! Frees, on a thread of its own, what a mixer thread is done with: a leg that left (its
+//! socket, codec state and buffers), a finished prompt, a closed recording, replaced settings,
+//! a destroyed room. The mixer thread hands them over without allocating or freeing, so its
+//! tick never waits on the allocator or on a socket's close.
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tutti_codec::AudioEncoder;
+use tutti_mix::{AudioSource, DetachedParticipant};
+
+use crate::leg::CallLeg;
+use crate::recorder::Recorder;
+use crate::room::{EngineRoom, RoomSettings};
+use crate::{EngineError, ParticipantKey};
+
+/// How many things may wait to be freed before a mixer thread frees them itself.
+const CAPACITY: usize = 1024;
+
+/// Something a mixer thread no longer needs. Its contents are never read, only dropped.
+#[allow(dead_code)]
+pub(crate) enum Garbage {
+    Leg(Box<CallLeg>),
+    Participant(DetachedParticipant),
+    Source(Box<dyn AudioSource>),
+    Encoder(Box<dyn AudioEncoder>),
+    Recorder(Recorder),
+    Settings(Box<RoomSettings>),
+    Room(Box<EngineRoom>),
+    Keys(Vec<ParticipantKey>),
+    Reply(Sender<Result<(), EngineError>>),
+    Barrier(Sender<()>),
+}
+
+/// The mixer threads' side of the reaper.
+#[derive(Clone)]
+pub(crate) struct Reaper {
+    garbage: Sender<Garbage>,
+}
+
+impl Reaper {
+    /// Starts the thread that frees what it is given; it ends when every `Reaper` is dropped.
+    pub(crate) fn spawn() -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let (garbage, bin) = crossbeam_channel::bounded(CAPACITY);
+        let join = std::thread::Builder::new()
+            .name("tutti-reaper".into())
+            .spawn(move || run(bin))?;
+        Ok((Self { garbage }, join))
+    }
+
+    /// Hands `garbage` over to be freed. Should the reaper fall that far behind, it is freed
+    /// here instead.
+    pub(crate) fn discard(&self, garbage: Garbage) {
+        match self.garbage.try_send(garbage) {
+            Ok(()) => {}
+            Err(TrySendError::Full(garbage) | TrySendError::Disconnected(garbage)) => drop(garbage),
+        }
+    }
+}
+
+fn run(bin: Receiver<Garbage>) {
+    for garbage in bin {
+        drop(garbage);
+    }
+}
