@@ -22,6 +22,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod batch;
 mod config;
 mod engine;
 mod error;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Registry, Token};
 
+use crate::batch::{Batch, BATCH};
 use crate::inbox::{DropReason, Inbox};
 use crate::source::{Refusal, SourceGuard, Verdict};
 
@@ -57,7 +59,7 @@ pub fn spawn(name: String) -> std::io::Result<(ReceiverHandle, std::thread::Join
 fn run(mut poll: Poll, commands: Receiver<ReceiverCommand>) {
     let mut sockets: HashMap<Token, Watched> = HashMap::new();
     let mut events = Events::with_capacity(1024);
-    let mut scratch = [0u8; crate::inbox::MAX_DATAGRAM];
+    let mut batch = Batch::new();
     loop {
         for command in commands.try_iter() {
             match command {
@@ -84,7 +86,7 @@ fn run(mut poll: Poll, commands: Receiver<ReceiverCommand>) {
         }
         for event in events.iter() {
             if let Some(watched) = sockets.get_mut(&event.token()) {
-                watched.drain(&mut scratch);
+                watched.drain(&mut batch);
             }
         }
     }
@@ -98,14 +100,14 @@ struct Watched {
 }
 
 impl Watched {
-    /// Reads until the socket is empty (edge-triggered). Each datagram is judged before it is
-    /// queued: a stranger's packets, however many, never take a slot of the caller's inbox.
-    fn drain(&mut self, scratch: &mut [u8; crate::inbox::MAX_DATAGRAM]) {
+    /// Reads until the socket is empty (edge-triggered), a batch per system call: the usual
+    /// single datagram costs one call, not two. Each datagram is judged before it is queued: a
+    /// stranger's packets, however many, never take a slot of the caller's inbox.
+    fn drain(&mut self, batch: &mut Batch) {
         let mut errors = 0;
         loop {
-            let (len, from) = match self.socket.recv_from(scratch) {
-                Ok(received) => received,
-                Err(error) if error.kind() == ErrorKind::WouldBlock => return,
+            let count = match batch.read(&*self.socket) {
+                Ok(count) => count,
                 // An ICMP error queued by an earlier send (a caller's closed port) is
                 // reported once; keep reading what follows it.
                 Err(_) if errors < 8 => {
@@ -114,28 +116,40 @@ impl Watched {
                 }
                 Err(_) => return,
             };
-            let bytes = &scratch[..len];
-            let pinned = match self.guard.check(bytes, from) {
-                Verdict::Accept => false,
-                Verdict::AcceptAndPin => true,
-                Verdict::Refuse(Refusal::ForeignSource) => {
-                    self.inbox.count_drop(DropReason::ForeignSource);
-                    continue;
+            let at = Instant::now();
+            for index in 0..count {
+                if let Some((bytes, from)) = batch.datagram(index) {
+                    self.accept(bytes, from, at);
                 }
-                Verdict::Refuse(Refusal::Malformed) => {
-                    self.inbox.count_drop(DropReason::Malformed);
-                    continue;
-                }
-            };
-            // A full inbox counts the drop in `take_free`.
-            if let Some(mut datagram) = self.inbox.take_free() {
-                datagram.data[..len].copy_from_slice(bytes);
-                datagram.len = len;
-                datagram.from = from;
-                datagram.at = Instant::now();
-                datagram.pinned = pinned;
-                self.inbox.deliver(datagram);
             }
+            if count < BATCH {
+                return;
+            }
+        }
+    }
+
+    /// Judges one datagram and queues it for the mixer thread if the source rule allows.
+    fn accept(&mut self, bytes: &[u8], from: SocketAddr, at: Instant) {
+        let pinned = match self.guard.check(bytes, from) {
+            Verdict::Accept => false,
+            Verdict::AcceptAndPin => true,
+            Verdict::Refuse(Refusal::ForeignSource) => {
+                self.inbox.count_drop(DropReason::ForeignSource);
+                return;
+            }
+            Verdict::Refuse(Refusal::Malformed) => {
+                self.inbox.count_drop(DropReason::Malformed);
+                return;
+            }
+        };
+        // A full inbox counts the drop in `take_free`.
+        if let Some(mut datagram) = self.inbox.take_free() {
+            datagram.data[..bytes.len()].copy_from_slice(bytes);
+            datagram.len = bytes.len();
+            datagram.from = from;
+            datagram.at = at;
+            datagram.pinned = pinned;
+            self.inbox.deliver(datagram);
         }
     }
 }
