@@ -4,20 +4,24 @@
 //! the sender's encoder (RFC 6716 §4.2.3). Each is coded with probability ½ at the very start
 //! of the range coder, so it is a plain bit: the top bits of the frame's first byte (the first
 //! decoded symbol of a fresh range decoder is the top bit of its first byte). libopus clears
-//! these flags only for frames its VAD finds to hold no speech at all, the same test that drives
-//! its DTX. A packet of one byte is a DTX frame: nothing coded. A CELT-only frame has no voice
-//! flag, but its first symbol (probability 2⁻¹⁵) says whether the frame is digital silence
-//! (RFC 6716 §4.3); any other CELT frame says nothing.
+//! these flags for frames its VAD finds to hold no speech, the same test that drives its DTX;
+//! that is not the same as quiet: a steady tone or hum is "no speech" after a second. A packet
+//! of one byte is a DTX frame: nothing coded. A CELT-only frame has no voice flag, but its
+//! first symbol (probability 2⁻¹⁵) says whether the frame is digital silence (RFC 6716 §4.3);
+//! any other CELT frame says nothing.
 
-/// What a packet says about the sender's voice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a packet says about the sender's voice, from the strongest statement down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum VoiceActivity {
-    /// The sender's encoder marked every frame as holding no voice, or sent nothing (DTX).
+    /// Nothing is coded (DTX) or every frame is digital silence: nothing to hear.
     Silent,
-    /// At least one frame holds voice.
-    Voice,
+    /// The sender's VAD found no speech in any frame: quiet, or a sound that is not speech
+    /// (a steady tone, music on hold). Only decoding tells which.
+    NoSpeech,
     /// The packet does not say (CELT-only, or a framing this reader does not parse).
     Unknown,
+    /// At least one frame holds speech.
+    Voice,
 }
 
 /// Reads the voice-activity flags of an Opus packet. Never panics, whatever the bytes.
@@ -38,17 +42,18 @@ pub fn opus_voice_activity(packet: &[u8]) -> VoiceActivity {
         _ => 0,
     };
     let stereo = toc & 0x04 != 0;
-    let mut any_voice = false;
+    // The strongest statement of any frame is the packet's.
+    let mut strongest = VoiceActivity::Silent;
     let mut check = |frame: &[u8]| {
-        // An empty frame is a DTX frame: no voice.
-        if frame.is_empty() {
-            return;
-        }
-        any_voice |= if silk_frames == 0 {
-            !celt_frame_is_silence(frame)
-        } else {
-            frame_has_voice(frame[0], silk_frames, stereo)
+        // An empty frame is a DTX frame: nothing coded.
+        let activity = match frame.first() {
+            None => VoiceActivity::Silent,
+            Some(_) if silk_frames == 0 && celt_frame_is_silence(frame) => VoiceActivity::Silent,
+            Some(_) if silk_frames == 0 => VoiceActivity::Unknown,
+            Some(&first) if frame_has_voice(first, silk_frames, stereo) => VoiceActivity::Voice,
+            Some(_) => VoiceActivity::NoSpeech,
         };
+        strongest = strongest.max(activity);
     };
     match toc & 0x03 {
         0 => check(rest),
@@ -76,12 +81,7 @@ pub fn opus_voice_activity(packet: &[u8]) -> VoiceActivity {
         }
         _ => return VoiceActivity::Unknown,
     }
-    match (any_voice, silk_frames) {
-        (false, _) => VoiceActivity::Silent,
-        // A CELT frame that is not digital silence may still be voice or not.
-        (true, 0) => VoiceActivity::Unknown,
-        (true, _) => VoiceActivity::Voice,
-    }
+    strongest
 }
 
 /// The silence flag of a CELT-only frame: the first symbol of its range coder, decoded as
@@ -150,10 +150,10 @@ mod tests {
     }
 
     #[test]
-    fn silk_silence_is_silent_and_voice_is_voice() {
+    fn silk_silence_is_no_speech_and_speech_is_voice() {
         let silence = encode(OpusApplication::Voip, (0..30).map(|_| vec![0.0; 960]));
         for packet in &silence[5..] {
-            assert_eq!(opus_voice_activity(packet), VoiceActivity::Silent);
+            assert_eq!(opus_voice_activity(packet), VoiceActivity::NoSpeech);
         }
         let voice = encode(OpusApplication::Voip, (0..30).map(tone));
         let voiced = voice
@@ -204,7 +204,7 @@ mod tests {
         let toc = 3 << 3;
         assert_eq!(
             opus_voice_activity(&[toc, 0b0000_1111]),
-            VoiceActivity::Silent
+            VoiceActivity::NoSpeech
         );
         assert_eq!(
             opus_voice_activity(&[toc, 0b0010_0000]),
@@ -214,7 +214,7 @@ mod tests {
         let stereo = (1 << 3) | 0x04;
         assert_eq!(
             opus_voice_activity(&[stereo, 0b0100_0000]),
-            VoiceActivity::Silent
+            VoiceActivity::NoSpeech
         );
         assert_eq!(
             opus_voice_activity(&[stereo, 0b0010_0000]),
@@ -231,7 +231,7 @@ mod tests {
         let vbr = (1 << 3) | 2;
         assert_eq!(
             opus_voice_activity(&[vbr, 1, 0x00, 0x00]),
-            VoiceActivity::Silent
+            VoiceActivity::NoSpeech
         );
         assert_eq!(
             opus_voice_activity(&[vbr, 1, 0x00, 0x80]),

@@ -41,6 +41,10 @@ pub struct EngineConfig {
     pub event_capacity: usize,
     /// Interval between RTCP reports per participant (default 5 s, RFC 3550's minimum).
     pub rtcp_interval: Duration,
+    /// Send the mixes of callers who do not latch (asymmetric RTP: they send from another
+    /// port than the one they receive on) from one port per mixer thread, many packets per
+    /// system call (default on). Latching callers always get media from their own port.
+    pub batch_sends: bool,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +66,7 @@ impl Default for EngineConfig {
             codec_preference: tutti_rtp::sdp::AnswerConfig::default_preference(),
             event_capacity: 65_536,
             rtcp_interval: Duration::from_secs(5),
+            batch_sends: true,
         }
     }
 }

@@ -83,6 +83,12 @@ pub struct EngineMetrics {
     pub decoded: u64,
     /// Silent audio packets not decoded since the engine started.
     pub decode_skipped: u64,
+    /// Packets sent in batches (to callers who do not latch) since the engine started.
+    pub batched_sends: u64,
+    /// The `sendmmsg` calls that sent them.
+    pub send_calls: u64,
+    /// Batched packets the OS refused.
+    pub batched_send_failures: u64,
 }
 
 struct ThreadHandle {
@@ -147,6 +153,31 @@ fn codec_kind(name: &str) -> Option<CodecKind> {
     .find(|kind| kind.encoding_name().eq_ignore_ascii_case(name))
 }
 
+/// Binds a media socket on a port picked at random in the range, so the next caller's port
+/// cannot be guessed from this one's.
+fn bind_media_socket(config: &EngineConfig) -> Result<(std::net::UdpSocket, u16), EngineError> {
+    let (first, last) = (
+        u32::from(*config.ports.start()),
+        u32::from(*config.ports.end()),
+    );
+    let span = last.saturating_sub(first) + 1;
+    let bind = |offset: u32| {
+        let port = (first + offset % span) as u16;
+        std::net::UdpSocket::bind(SocketAddr::new(config.bind_address, port))
+            .ok()
+            .map(|socket| (socket, port))
+    };
+    // Random picks first; when the range is nearly full, a scan from a random start.
+    let bound = (0..16).find_map(|_| bind(random_u64() as u32)).or_else(|| {
+        let start = random_u64() as u32;
+        (0..span).find_map(|i| bind(start.wrapping_add(i)))
+    });
+    bound.ok_or(EngineError::NoPortAvailable {
+        first: first as u16,
+        last: last as u16,
+    })
+}
+
 impl Engine {
     /// Starts the mixer and receive threads.
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
@@ -158,7 +189,13 @@ impl Engine {
                 receiver::spawn(format!("tutti-rx-{index}")).map_err(EngineError::Thread)?;
             let (commands, inbox) = crossbeam_channel::bounded(COMMAND_CAPACITY);
             let metrics = Arc::new(ThreadMetrics::default());
+            let send_socket = if config.batch_sends {
+                Some(bind_media_socket(&config)?.0)
+            } else {
+                None
+            };
             let mixer = MixerThread {
+                send_socket,
                 index,
                 commands: inbox,
                 events: event_sender.clone(),
@@ -275,31 +312,6 @@ impl Engine {
         self.send(handle.thread, Command::DestroyRoom { room })
     }
 
-    /// Binds a media socket on a port picked at random in the range, so the next caller's
-    /// port cannot be guessed from this one's.
-    fn bind_media_socket(&self) -> Result<(std::net::UdpSocket, u16), EngineError> {
-        let (first, last) = (
-            u32::from(*self.config.ports.start()),
-            u32::from(*self.config.ports.end()),
-        );
-        let span = last.saturating_sub(first) + 1;
-        let bind = |offset: u32| {
-            let port = (first + offset % span) as u16;
-            std::net::UdpSocket::bind(SocketAddr::new(self.config.bind_address, port))
-                .ok()
-                .map(|socket| (socket, port))
-        };
-        // Random picks first; when the range is nearly full, a scan from a random start.
-        let bound = (0..16).find_map(|_| bind(random_u64() as u32)).or_else(|| {
-            let start = random_u64() as u32;
-            (0..span).find_map(|i| bind(start.wrapping_add(i)))
-        });
-        bound.ok_or(EngineError::NoPortAvailable {
-            first: first as u16,
-            last: last as u16,
-        })
-    }
-
     /// Joins a plain-RTP participant: binds its port, answers its offer, and puts it in the
     /// room once the room accepts it (not locked, not full).
     pub fn join(&self, room: RoomId, request: JoinRequest) -> Result<Joined, EngineError> {
@@ -311,7 +323,7 @@ impl Engine {
                 handle.next_key.fetch_add(1, Ordering::Relaxed),
             )
         };
-        let (socket, port) = self.bind_media_socket()?;
+        let (socket, port) = bind_media_socket(&self.config)?;
         let negotiated = answer_offer(
             &request.offer,
             &AnswerConfig {
@@ -612,6 +624,9 @@ impl Engine {
             metrics.dropped_events += m.dropped_events.load(Ordering::Relaxed);
             metrics.decoded += m.decoded.load(Ordering::Relaxed);
             metrics.decode_skipped += m.decode_skipped.load(Ordering::Relaxed);
+            metrics.batched_sends += m.batched_sends.load(Ordering::Relaxed);
+            metrics.send_calls += m.send_calls.load(Ordering::Relaxed);
+            metrics.batched_send_failures += m.batched_send_failures.load(Ordering::Relaxed);
         }
         metrics.drops = DropReason::ALL
             .iter()

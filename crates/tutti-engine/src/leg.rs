@@ -17,6 +17,7 @@ use tutti_rtp::rtcp::RtcpSession;
 use tutti_rtp::sdp::Negotiated;
 
 use crate::inbox::{DropReason, Inbox};
+use crate::send_batch::SendBatch;
 
 /// Largest RTP packet tutti writes.
 const MAX_OUT: usize = 1500;
@@ -27,6 +28,12 @@ const MAX_CONCEALED: u32 = 5;
 const SILENT_LEVEL: u8 = 70;
 /// Longest silent payload kept to bring the decoder up to date when the caller speaks again.
 const PRIME_MAX: usize = 256;
+/// Decoded frames of "no speech" (Opus VAD off) that must be quiet before such packets are
+/// skipped: a steady tone or music is "no speech" to the sender's VAD but loud.
+const CONFIRM_QUIET: u32 = 10;
+/// Mean absolute amplitude (full scale 1.0) under which a decoded frame counts as quiet:
+/// about −72 dBFS, a third of the quietest default talk threshold.
+const QUIET_MEAN: f32 = 8.0 / 32_768.0;
 
 /// Counters of one participant's media.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,13 +89,33 @@ enum Decoded {
     Nothing,
 }
 
-/// Whether a packet holds only silence, so decoding it can be skipped: the sender's RFC 6464
-/// level when it sends one, else what the payload itself says (Opus voice flags and DTX).
-fn is_silent(decoder: &dyn AudioDecoder, payload: &[u8], level: Option<AudioLevel>) -> bool {
-    match level {
-        Some(level) => level.level >= SILENT_LEVEL,
-        None => decoder.voice_activity(payload) == VoiceActivity::Silent,
+/// What a packet says about being silent, without decoding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Silence {
+    /// Certainly nothing to hear: a quiet RFC 6464 level, a DTX frame, CELT digital silence.
+    Certain,
+    /// The sender's VAD found no speech: skippable once decoding has shown the caller quiet.
+    Likely,
+    /// Decode it.
+    No,
+}
+
+/// The sender's RFC 6464 level when it sends one, else what the payload itself says (Opus
+/// voice flags, DTX, CELT's silence flag).
+fn silence_of(decoder: &dyn AudioDecoder, payload: &[u8], level: Option<AudioLevel>) -> Silence {
+    match (level, decoder.voice_activity(payload)) {
+        (Some(level), _) if level.level >= SILENT_LEVEL => Silence::Certain,
+        (Some(_), _) => Silence::No,
+        (None, VoiceActivity::Silent) => Silence::Certain,
+        (None, VoiceActivity::NoSpeech) => Silence::Likely,
+        (None, _) => Silence::No,
     }
+}
+
+/// Whether decoded samples are quiet (see [`QUIET_MEAN`]).
+fn is_quiet(samples: &[f32]) -> bool {
+    let sum: f32 = samples.iter().map(|s| s.abs()).sum();
+    !samples.is_empty() && sum < QUIET_MEAN * samples.len() as f32
 }
 
 /// One participant's media state.
@@ -110,6 +137,8 @@ pub struct CallLeg {
     concealed_in_a_row: u32,
     /// The caller is silent: its packets are not being decoded.
     skipping: bool,
+    /// Consecutive "no speech" frames decoded and found quiet (see [`CONFIRM_QUIET`]).
+    quiet_frames: u32,
     /// The last silent payload, decoded (and discarded) before the first one with voice so the
     /// decoder continues from the silence, not from the last words before it.
     last_silent: Box<[u8; PRIME_MAX]>,
@@ -170,6 +199,7 @@ impl CallLeg {
             scratch: vec![0.0; MAX_PACKET_SAMPLES],
             concealed_in_a_row: MAX_CONCEALED,
             skipping: false,
+            quiet_frames: 0,
             last_silent: Box::new([0; PRIME_MAX]),
             last_silent_len: 0,
             dtmf,
@@ -309,7 +339,13 @@ impl CallLeg {
                 audio_level,
                 ..
             } => {
-                if is_silent(&*self.decoder, payload, audio_level) {
+                let silence = silence_of(&*self.decoder, payload, audio_level);
+                let skip = match silence {
+                    Silence::Certain => true,
+                    Silence::Likely => self.quiet_frames >= CONFIRM_QUIET,
+                    Silence::No => false,
+                };
+                if skip {
                     self.counters.decode_skipped += 1;
                     self.skipping = true;
                     self.concealed_in_a_row = MAX_CONCEALED;
@@ -330,14 +366,24 @@ impl CallLeg {
                 }
                 self.concealed_in_a_row = 0;
                 self.counters.decoded += 1;
-                if direct && self.decoder.samples_in(payload) == Some(FRAME_SAMPLES_48K) {
-                    return match self.decoder.decode(payload, frame) {
-                        Ok(FRAME_SAMPLES_48K) => Decoded::IntoFrame,
-                        _ => Decoded::Nothing,
+                let (decoded, samples) =
+                    if direct && self.decoder.samples_in(payload) == Some(FRAME_SAMPLES_48K) {
+                        match self.decoder.decode(payload, frame) {
+                            Ok(FRAME_SAMPLES_48K) => (Decoded::IntoFrame, &frame[..]),
+                            _ => (Decoded::Nothing, &frame[..0]),
+                        }
+                    } else {
+                        let produced = self.decoder.decode(payload, &mut self.scratch).unwrap_or(0);
+                        (Decoded::Pending, &self.scratch[..produced])
                     };
+                self.quiet_frames = match silence {
+                    Silence::Likely if is_quiet(samples) => self.quiet_frames + 1,
+                    _ => 0,
+                };
+                match decoded {
+                    Decoded::Pending => self.keep(samples.len()),
+                    other => other,
                 }
-                let produced = self.decoder.decode(payload, &mut self.scratch).unwrap_or(0);
-                self.keep(produced)
             }
             // A loss during silence is more silence: concealing it would replay the decoder's
             // last words.
@@ -414,8 +460,14 @@ impl CallLeg {
         self.encoder.encode(&frame[..], payload).unwrap_or(0)
     }
 
-    /// Wraps `payload` in this leg's RTP stream and sends it.
-    pub fn send_payload(&mut self, payload: &[u8], silent: bool) {
+    /// Wraps `payload` in this leg's RTP stream and sends it: queued on `batch` for a caller
+    /// who does not latch, from the leg's own socket otherwise.
+    pub(crate) fn send_payload(
+        &mut self,
+        payload: &[u8],
+        silent: bool,
+        batch: Option<&mut SendBatch>,
+    ) {
         let increment = self.encoder.timestamp_increment();
         self.timestamp = self.timestamp.wrapping_add(increment);
         self.sequence = self.sequence.wrapping_add(1);
@@ -436,6 +488,13 @@ impl CallLeg {
             marker,
         };
         let destination = self.destination();
+        if let Some(batch) = batch.filter(|_| !self.media.latching) {
+            if batch.queue(destination, |buf| write_rtp(buf, &header, payload)) {
+                self.counters.packets_out += 1;
+                self.rtcp.on_rtp_sent(payload.len());
+            }
+            return;
+        }
         let Some(len) = write_rtp(&mut self.out[..], &header, payload) else {
             return;
         };

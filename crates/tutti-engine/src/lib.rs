@@ -39,6 +39,7 @@ mod receiver;
 mod recorder;
 mod room;
 mod room_sounds;
+mod send_batch;
 mod snapshot;
 pub mod source;
 pub mod wav;

@@ -13,6 +13,7 @@ use crate::reaper::{Garbage, Reaper};
 use crate::receiver::ReceiverCommand;
 use crate::recorder::Recorder;
 use crate::room::{Arrival, EngineRoom, RoomSettings, TickContext};
+use crate::send_batch::SendBatch;
 use crate::snapshot::RoomSnapshot;
 use crate::{EngineConfig, EngineError, EngineEvent, LeaveReason, ParticipantKey, RoomId};
 
@@ -114,6 +115,12 @@ pub struct ThreadMetrics {
     pub decoded: AtomicU64,
     /// Silent audio packets not decoded.
     pub decode_skipped: AtomicU64,
+    /// `sendmmsg` calls of the thread's batched sends.
+    pub send_calls: AtomicU64,
+    /// Packets sent in batches.
+    pub batched_sends: AtomicU64,
+    /// Batched packets the OS refused.
+    pub batched_send_failures: AtomicU64,
 }
 
 pub(crate) struct MixerThread {
@@ -123,6 +130,8 @@ pub(crate) struct MixerThread {
     pub(crate) receiver: Sender<ReceiverCommand>,
     pub(crate) waker: Arc<mio::Waker>,
     pub(crate) reaper: Reaper,
+    /// The socket that sends, in batches, to callers who do not latch (when batching).
+    pub(crate) send_socket: Option<std::net::UdpSocket>,
     pub(crate) metrics: Arc<ThreadMetrics>,
     pub(crate) config: EngineConfig,
 }
@@ -132,7 +141,12 @@ const TICK: Duration = Duration::from_millis(FRAME_MS as u64);
 const SNAPSHOT_EVERY: u64 = 5;
 
 impl MixerThread {
-    pub(crate) fn run(self) {
+    pub(crate) fn run(mut self) {
+        // Built here: its system-call headers hold raw pointers and stay on this thread.
+        let mut sends = self
+            .send_socket
+            .take()
+            .and_then(|socket| SendBatch::new(socket).ok());
         let mut rooms: HashMap<RoomId, Box<EngineRoom>> = HashMap::new();
         let mut dropped_events = 0u64;
         let mut deadline = Instant::now() + TICK;
@@ -145,6 +159,7 @@ impl MixerThread {
                 reaper: &self.reaper,
                 receiver: &self.receiver,
                 waker: &self.waker,
+                sends: sends.as_mut(),
                 dropped_events: &mut dropped_events,
                 rtp_timeout: self.config.rtp_timeout,
                 rtcp_interval: self.config.rtcp_interval,
@@ -162,6 +177,18 @@ impl MixerThread {
             tick_count += 1;
             for room in rooms.values_mut() {
                 room.tick(&mut ctx, tick_count % SNAPSHOT_EVERY == 0);
+            }
+            if let Some(batch) = ctx.sends.as_deref_mut() {
+                batch.flush();
+                self.metrics
+                    .send_calls
+                    .store(batch.calls, Ordering::Relaxed);
+                self.metrics
+                    .batched_sends
+                    .store(batch.sent, Ordering::Relaxed);
+                self.metrics
+                    .batched_send_failures
+                    .store(batch.failures, Ordering::Relaxed);
             }
             let (decoded, decode_skipped) = (ctx.decoded, ctx.decode_skipped);
             let participants = rooms.values().map(|r| r.members.len()).sum();

@@ -17,6 +17,7 @@ use crate::reaper::{Garbage, Reaper};
 use crate::receiver::ReceiverCommand;
 use crate::recorder::Recorder;
 use crate::room_sounds::{RoomSounds, Which};
+use crate::send_batch::SendBatch;
 use crate::snapshot::{ParticipantSnapshot, RoomSnapshot};
 use crate::{EngineError, EngineEvent, LeaveReason, ParticipantKey, RoomId};
 
@@ -150,6 +151,8 @@ pub(crate) struct TickContext<'a> {
     /// The receive thread's commands, and its waker: a leaving leg's socket is dropped there.
     pub(crate) receiver: &'a Sender<ReceiverCommand>,
     pub(crate) waker: &'a mio::Waker,
+    /// The thread's queue of outgoing packets for callers who do not latch, if batching.
+    pub(crate) sends: Option<&'a mut SendBatch>,
     pub(crate) dropped_events: &'a mut u64,
     pub(crate) rtp_timeout: Duration,
     pub(crate) rtcp_interval: Duration,
@@ -515,17 +518,21 @@ impl EngineRoom {
                                 .unwrap_or(0);
                             shared.fresh = true;
                         }
-                        member
-                            .leg
-                            .send_payload(&shared.payload[..shared.len], group.silent);
+                        member.leg.send_payload(
+                            &shared.payload[..shared.len],
+                            group.silent,
+                            ctx.sends.as_deref_mut(),
+                        );
                     }
                     None => {
                         let len = member
                             .leg
                             .encode_own(group.frame, &mut self.own_payload[..]);
-                        member
-                            .leg
-                            .send_payload(&self.own_payload[..len], group.silent);
+                        member.leg.send_payload(
+                            &self.own_payload[..len],
+                            group.silent,
+                            ctx.sends.as_deref_mut(),
+                        );
                     }
                 }
             }
@@ -537,7 +544,9 @@ impl EngineRoom {
                 let len = member
                     .leg
                     .encode_own(&self.silence, &mut self.own_payload[..]);
-                member.leg.send_payload(&self.own_payload[..len], true);
+                member
+                    .leg
+                    .send_payload(&self.own_payload[..len], true, ctx.sends.as_deref_mut());
             }
             member.leg.maybe_send_rtcp(now, ctx.rtcp_interval);
         }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{engine, join, talk, Caller};
+use common::{engine, join, join_latching, talk, Caller};
 use tutti_engine::tutti_rtp::rtcp::{NtpClock, RtcpSession};
 use tutti_engine::{
     DropReason, Engine, EngineConfig, EngineError, EngineEvent, JoinRequest, LeaveReason, RoomId,
@@ -36,19 +36,13 @@ fn run(senders: &mut [&mut Caller], listeners: &mut [&mut Caller], seconds: f64)
 
 /// Joins `caller` without latching: it may send from any port of its host.
 fn join_asymmetric(engine: &Engine, room: RoomId, caller: &mut Caller) -> u32 {
-    let joined = engine
-        .join(
-            room,
-            JoinRequest {
-                offer: caller.offer(),
-                settings: ParticipantSettings::default(),
-                latching: Some(false),
-                signalled_source: None,
-            },
-        )
-        .unwrap();
-    caller.server = format!("127.0.0.1:{}", joined.port).parse().unwrap();
-    joined.key
+    join_latching(
+        engine,
+        room,
+        caller,
+        ParticipantSettings::default(),
+        Some(false),
+    )
 }
 
 fn counters(engine: &Engine, room: RoomId, key: u32) -> tutti_engine::LegCounters {

@@ -111,6 +111,8 @@ pub struct MediaConfig {
     pub unproven_send_ms: u64,
     /// RTP inactivity timeout.
     pub rtp_timeout_seconds: u64,
+    /// Send to callers who do not latch from one port per mixer thread, in batches.
+    pub batch_sends: bool,
     /// How mixes are coded for Opus listeners.
     pub opus: OpusConfig,
 }
@@ -241,6 +243,7 @@ impl Default for MediaConfig {
             nat_any_source: false,
             unproven_send_ms: 2000,
             rtp_timeout_seconds: 30,
+            batch_sends: true,
             opus: OpusConfig::default(),
         }
     }
@@ -316,6 +319,7 @@ impl Config {
                 "MEDIA_LATCHING" => config.media.latching = parse(&name, &value)?,
                 "MEDIA_NAT_ANY_SOURCE" => config.media.nat_any_source = parse(&name, &value)?,
                 "MEDIA_UNPROVEN_SEND_MS" => config.media.unproven_send_ms = parse(&name, &value)?,
+                "MEDIA_BATCH_SENDS" => config.media.batch_sends = parse(&name, &value)?,
                 "MEDIA_OPUS_MODE" => config.media.opus.mode = value,
                 "MEDIA_OPUS_BITRATE" => config.media.opus.bitrate = parse(&name, &value)?,
                 "MEDIA_OPUS_COMPLEXITY" => config.media.opus.complexity = parse(&name, &value)?,

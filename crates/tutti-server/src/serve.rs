@@ -103,6 +103,7 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         nat_any_source: media.nat_any_source,
         unproven_send_window: Duration::from_millis(media.unproven_send_ms),
         rtp_timeout: Duration::from_secs(media.rtp_timeout_seconds),
+        batch_sends: media.batch_sends,
         opus: media.opus.encoder_settings()?,
         ..EngineConfig::default()
     })

@@ -18,6 +18,8 @@ pub struct Caller {
     pub ts: u32,
     pub sent: u64,
     pub heard: Vec<f32>,
+    /// Every address media came from.
+    pub heard_from: std::collections::BTreeSet<std::net::SocketAddr>,
 }
 
 impl Caller {
@@ -32,6 +34,7 @@ impl Caller {
             ts: 0,
             sent: 0,
             heard: Vec::new(),
+            heard_from: Default::default(),
         }
     }
 
@@ -72,8 +75,9 @@ impl Caller {
 
     pub fn drain(&mut self) {
         let mut buf = [0u8; 1500];
-        while let Ok((len, _)) = self.socket.recv_from(&mut buf) {
+        while let Ok((len, from)) = self.socket.recv_from(&mut buf) {
             if let Ok(Datagram::Rtp(packet)) = parse_datagram(&buf[..len], None) {
+                self.heard_from.insert(from);
                 self.heard.extend(
                     packet
                         .payload
@@ -107,13 +111,24 @@ pub fn join(
     caller: &mut Caller,
     settings: ParticipantSettings,
 ) -> u32 {
+    join_latching(engine, room, caller, settings, None)
+}
+
+/// Joins `caller`, saying whether its stream latches (`None`: the engine's default).
+pub fn join_latching(
+    engine: &Engine,
+    room: RoomId,
+    caller: &mut Caller,
+    settings: ParticipantSettings,
+    latching: Option<bool>,
+) -> u32 {
     let joined = engine
         .join(
             room,
             JoinRequest {
                 offer: caller.offer(),
                 settings,
-                latching: None,
+                latching,
                 signalled_source: None,
             },
         )
