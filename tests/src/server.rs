@@ -67,6 +67,11 @@ impl Server {
         server
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Calls the API; the answer's status and JSON body.
     pub fn call(
         &self,
