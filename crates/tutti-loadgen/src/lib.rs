@@ -76,6 +76,8 @@ const RECORD_TAIL: Duration = Duration::from_millis(1000);
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
+    /// The server's name in the summary (`tutti`, `janus`).
+    pub server: String,
     /// Callers in the load rooms.
     pub callers: usize,
     /// Callers per room.
@@ -117,6 +119,7 @@ pub struct LoadConfig {
 impl Default for LoadConfig {
     fn default() -> Self {
         Self {
+            server: "tutti".into(),
             callers: 100,
             room_size: 25,
             talkers: 3,
@@ -146,6 +149,8 @@ impl Default for LoadConfig {
 /// The run's JSON summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// The server under load.
+    pub server_name: String,
     /// Callers asked for (load rooms).
     pub callers: usize,
     /// Load rooms.
@@ -176,6 +181,8 @@ pub struct Summary {
     pub loadgen_cpu_percent: Option<f64>,
     /// The measurement room's files.
     pub quality: Option<QualityFiles>,
+    /// The machine's load average (1, 5, 15 minutes) at the end of the window.
+    pub load_average: Option<[f64; 3]>,
 }
 
 /// Packet counts over the window.
@@ -427,6 +434,7 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
     let settle = window.end.max(window.start + window.record);
     std::thread::sleep(window.end.saturating_duration_since(Instant::now()));
     let server_after = CpuMark::now(config.server_pid);
+    let load_average = probe::load_average();
     let own_after = CpuMark::now(None);
     let metrics_after = config
         .metrics_url
@@ -466,7 +474,7 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
         (Some(before), Some(after)) => Some(MetricsDelta::between(&before, &after)),
         _ => None,
     };
-    Ok(summarise(
+    let mut summary = summarise(
         config,
         room_count - usize::from(config.record_listener.is_some()),
         Joins {
@@ -484,7 +492,9 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
         },
         own_before.percent_until(&own_after),
         quality,
-    ))
+    );
+    summary.load_average = load_average;
+    Ok(summary)
 }
 
 struct Joins {
@@ -528,6 +538,7 @@ fn summarise(
         }
     }
     Summary {
+        server_name: config.server.clone(),
         callers: config.callers,
         rooms,
         room_size: config.room_size,
@@ -572,7 +583,45 @@ fn summarise(
         server,
         loadgen_cpu_percent,
         quality,
+        load_average: None,
     }
+}
+
+/// A side-by-side table (Markdown) of the summaries in `files` (JSON, as the binary writes
+/// them). A PESQ score is read from the file beside each with the extension `pesq`, if any.
+pub fn table(files: &[PathBuf]) -> Result<String, LoadError> {
+    let mut out = String::from(
+        "| server | callers | joined | server CPU, % of one core | per caller | mix packets received | overruns | inaudible | PESQ | load average |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for file in files {
+        let text = std::fs::read_to_string(file)?;
+        let s: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| LoadError::Setting(format!("{}: {e}", file.display())))?;
+        let number = |v: &serde_json::Value, digits: usize| {
+            v.as_f64()
+                .map_or_else(|| "n/a".to_owned(), |x| format!("{x:.digits$}"))
+        };
+        let pesq = std::fs::read_to_string(file.with_extension("pesq"))
+            .ok()
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "n/a".into());
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} % | {} % | {} | {} | {} | {} |\n",
+            s["server_name"].as_str().unwrap_or("?"),
+            s["callers"],
+            s["joined"],
+            number(&s["server"]["cpu_percent"], 1),
+            number(&s["server"]["cpu_percent_per_caller"], 3),
+            number(&s["packets"]["received_percent"], 2),
+            number(&s["server"]["metrics"]["overruns"], 0),
+            s["audibility"]["inaudible_count"],
+            pesq,
+            number(&s["load_average"][0], 2),
+        ));
+    }
+    Ok(out)
 }
 
 /// An IPv4 address from `ip`, or the setting error.

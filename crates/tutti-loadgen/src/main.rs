@@ -42,11 +42,14 @@ struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     url: String,
     /// Kazoo: the account's id.
-    #[arg(long, required_if_eq("face", "kazoo"))]
+    #[arg(long)]
     account_id: Option<String>,
     /// Kazoo: the account's API key.
-    #[arg(long, required_if_eq("face", "kazoo"))]
+    #[arg(long)]
     api_key: Option<String>,
+    /// The server's name in the summary (default: tutti for the Kazoo face, janus for Janus).
+    #[arg(long)]
+    server_name: Option<String>,
     /// Callers in the load rooms.
     #[arg(long, default_value_t = 100)]
     callers: usize,
@@ -114,6 +117,10 @@ struct Args {
     /// Also write the summary to this file.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Run nothing: print a side-by-side table of these summaries (JSON files this program
+    /// wrote; a PESQ score is read from the same name with the extension .pesq).
+    #[arg(long, num_args = 1.., value_name = "SUMMARY")]
+    table: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -128,6 +135,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), LoadError> {
+    if !args.table.is_empty() {
+        let table = tutti_loadgen::table(&args.table)?;
+        write!(std::io::stdout().lock(), "{table}")?;
+        return Ok(());
+    }
     let mix_opus = EncoderSettings {
         application: match args.mix_mode {
             Mode::Audio => OpusApplication::Audio,
@@ -147,6 +159,13 @@ fn run(args: Args) -> Result<(), LoadError> {
         }
     };
     let config = LoadConfig {
+        server: args.server_name.clone().unwrap_or_else(|| {
+            match args.face {
+                FaceKind::Kazoo => "tutti",
+                FaceKind::Janus => "janus",
+            }
+            .into()
+        }),
         callers: args.callers,
         room_size: args.room_size,
         talkers: args.talkers,
@@ -177,11 +196,14 @@ fn run(args: Args) -> Result<(), LoadError> {
         ..LoadConfig::default()
     };
     let face: Box<dyn Face> = match args.face {
-        FaceKind::Kazoo => Box::new(Kazoo::login(
-            &args.url,
-            args.account_id.as_deref().unwrap_or_default(),
-            args.api_key.as_deref().unwrap_or_default(),
-        )?),
+        FaceKind::Kazoo => {
+            let (Some(account), Some(key)) = (&args.account_id, &args.api_key) else {
+                return Err(LoadError::Setting(
+                    "the Kazoo face needs --account-id and --api-key".into(),
+                ));
+            };
+            Box::new(Kazoo::login(&args.url, account, key)?)
+        }
         FaceKind::Janus => Box::new(Janus::connect(
             &args.url,
             JanusRoomSettings {

@@ -36,6 +36,13 @@ fn parse_stat_cpu(stat: &str, ticks_per_second: f64) -> Option<f64> {
     Some((utime + stime) / ticks_per_second)
 }
 
+/// The machine's load average over 1, 5 and 15 minutes.
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
+}
+
 /// A reading of CPU time against the wall clock.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuMark {
@@ -197,6 +204,7 @@ mod tests {
         let stat = "4242 (tutti (x) y) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 9 0";
         assert_eq!(parse_stat_cpu(stat, 100.0), Some(3.0));
         assert!(own_cpu_seconds().is_some());
+        assert!(load_average().is_some());
     }
 
     #[test]

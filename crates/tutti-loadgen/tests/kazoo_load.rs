@@ -71,6 +71,22 @@ fn fifty_callers_in_two_rooms_all_receive_and_hear_their_talkers() {
         tutti_e2e::rms(&heard) > 0.01,
         "the recorded listener is silent"
     );
+
+    // The summary as the binary writes it makes a row of the side-by-side table.
+    let file = dir.join("tutti-50.json");
+    std::fs::write(&file, json.to_string()).unwrap();
+    std::fs::write(dir.join("tutti-50.pesq"), "4.12\n").unwrap();
+    let table = tutti_loadgen::table(&[file]).unwrap();
+    let row: Vec<&str> = table
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split('|')
+        .map(str::trim)
+        .collect();
+    // server, callers, joined, …, inaudible, PESQ
+    assert_eq!(&row[1..4], ["tutti", "50", "50"], "{table}");
+    assert_eq!(&row[8..10], ["0", "4.12"], "{table}");
 }
 
 #[test]
