@@ -161,8 +161,10 @@ pub struct Summary {
     pub talkers: usize,
     /// Joins the server accepted (load rooms).
     pub joined: usize,
-    /// Joins refused or failed.
+    /// Callers not joined (refused, failed, or not tried once joining was abandoned).
     pub failed: usize,
+    /// Joining stopped after failures of a tenth of the callers (at least 10).
+    pub joins_abandoned: bool,
     /// The first few join errors.
     pub join_errors: Vec<String>,
     /// Seconds the joins took.
@@ -367,12 +369,18 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
     let next = AtomicUsize::new(0);
     let errors = Mutex::new(Vec::<String>::new());
     let joined = AtomicUsize::new(0);
+    // A server refusing joins wholesale (or too slow to answer) is not worth waiting for.
+    let failures = AtomicUsize::new(0);
+    let give_up = (seats.len() / 10).max(10);
     std::thread::scope(|scope| {
         for _ in 0..config.join_threads.max(1) {
             let control = control.clone();
-            let (seats, rooms, next, errors, joined, locals) =
-                (&seats, &rooms, &next, &errors, &joined, &locals);
+            let (seats, rooms, next, errors, joined, locals, failures) =
+                (&seats, &rooms, &next, &errors, &joined, &locals, &failures);
             scope.spawn(move || loop {
+                if failures.load(Ordering::Relaxed) >= give_up {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(seat) = seats.get(i) else {
                     break;
@@ -396,6 +404,7 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
                         }));
                     }
                     Err(e) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut errors) = errors.lock() {
                             errors.push(e.to_string());
                         }
@@ -407,6 +416,7 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
     let join_seconds = joins_started.elapsed().as_secs_f64();
     let joined = joined.into_inner();
     let join_errors = errors.into_inner().unwrap_or_default();
+    let joins_abandoned = failures.into_inner() >= give_up;
 
     let speech = Duration::from_secs_f64(
         fixtures
@@ -480,6 +490,7 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
         Joins {
             joined,
             errors: join_errors,
+            abandoned: joins_abandoned,
             seconds: join_seconds,
         },
         &report,
@@ -500,6 +511,7 @@ pub fn run(config: &LoadConfig, face: &dyn Face) -> Result<Summary, LoadError> {
 struct Joins {
     joined: usize,
     errors: Vec<String>,
+    abandoned: bool,
     seconds: f64,
 }
 
@@ -544,7 +556,8 @@ fn summarise(
         room_size: config.room_size,
         talkers: config.talkers,
         joined: joins.joined,
-        failed: joins.errors.len(),
+        failed: config.callers - joins.joined,
+        joins_abandoned: joins.abandoned,
         join_errors: joins.errors.into_iter().take(5).collect(),
         join_seconds: joins.seconds,
         window_seconds: config.duration.as_secs_f64(),
