@@ -7,7 +7,7 @@
 //! ## How
 //!
 //! - **Fixtures** ([`fixtures`]): speech synthesised once by espeak-ng (Harvard sentences,
-//!   about 13 s), resampled to 48 kHz, coded as 20 ms Opus frames; Opus-coded silence. Each
+//!   about 16 s), resampled to 48 kHz, coded as 20 ms Opus frames; Opus-coded silence. Each
 //!   caller replays them with its own SSRC, sequence numbers and timestamps; talkers of a room
 //!   start at different points of the loop.
 //! - **Media** ([`media`]): one thread, a handful of sockets each shared by many callers (a
@@ -204,7 +204,8 @@ pub struct Packets {
     pub callers_below_99_9_percent: usize,
     /// Packets missing by sequence number, all callers.
     pub sequence_gaps: u64,
-    /// Datagrams from unknown sources, or neither RTP nor RTCP (whole run).
+    /// Datagrams from unknown sources, or neither RTP nor RTCP (whole run; mixes that arrive
+    /// before the media thread has registered their caller's join count here).
     pub strays: u64,
     /// RTCP packets received (whole run).
     pub rtcp: u64,
