@@ -144,7 +144,6 @@ impl MixerThread {
                 dropped_events: &mut dropped_events,
                 rtp_timeout: self.config.rtp_timeout,
                 rtcp_interval: self.config.rtcp_interval,
-                opus: &self.config.opus,
             };
             while let Ok(command) = self.commands.try_recv() {
                 if !self.apply(command, &mut rooms, &mut tokens, &mut ctx) {
@@ -251,9 +250,7 @@ impl MixerThread {
                         max: r.settings.max_participants,
                     }),
                     Some(r) => {
-                        let added = r
-                            .add(key, leg, settings, ctx.opus)
-                            .map_err(EngineError::from);
+                        let added = r.add(key, leg, settings).map_err(EngineError::from);
                         if added.is_ok() {
                             tokens.insert((room, key), token);
                             if ctx

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use tutti_codec::{AudioEncoder, CodecKind};
+use tutti_codec::{AudioEncoder, CodecKind, EncoderSettings};
 use tutti_mix::{
     AudioSource, Frame, MixEvent, ParticipantId, ParticipantSettings, Room, RoomConfig, SourceId,
     SourceTarget, ToneGenerator, ToneProgram,
@@ -87,7 +87,8 @@ pub(crate) struct Member {
     served: bool,
 }
 
-/// An encoder shared by every listener of the common mix with one codec.
+/// An encoder shared by every listener of the common mix with one codec and one set of
+/// encoder settings.
 struct SharedEncoder {
     encoder: Box<dyn AudioEncoder>,
     payload: Box<[u8; 1500]>,
@@ -103,7 +104,7 @@ pub(crate) struct EngineRoom {
     /// Position in `members` of the participant in each mixer slot (`NO_MEMBER` if none), so
     /// a tick finds a listener's leg in O(1) rather than searching.
     member_at: Vec<u32>,
-    shared: Vec<(CodecKind, SharedEncoder)>,
+    shared: Vec<((CodecKind, EncoderSettings), SharedEncoder)>,
     sources: Vec<SourceId>,
     finished: Vec<SourceId>,
     /// Participants removed by the last tick for RTP inactivity.
@@ -122,7 +123,6 @@ pub(crate) struct TickContext<'a> {
     pub(crate) dropped_events: &'a mut u64,
     pub(crate) rtp_timeout: Duration,
     pub(crate) rtcp_interval: Duration,
-    pub(crate) opus: &'a tutti_codec::EncoderSettings,
 }
 
 fn emit(ctx: &mut TickContext<'_>, event: EngineEvent) {
@@ -197,14 +197,13 @@ impl EngineRoom {
         key: ParticipantKey,
         leg: Box<CallLeg>,
         settings: ParticipantSettings,
-        opus: &tutti_codec::EncoderSettings,
     ) -> Result<(), tutti_mix::MixError> {
         let id = self.mix.add_participant(settings)?;
-        let codec = leg.codec();
-        if !self.shared.iter().any(|(kind, _)| *kind == codec) {
-            if let Ok(encoder) = tutti_codec::encoder_for(codec, opus) {
+        let encoding = leg.encoder_key();
+        if !self.shared.iter().any(|(shared, _)| *shared == encoding) {
+            if let Ok(encoder) = tutti_codec::encoder_for(encoding.0, &encoding.1) {
                 self.shared.push((
-                    codec,
+                    encoding,
                     SharedEncoder {
                         encoder,
                         payload: Box::new([0; 1500]),
@@ -416,9 +415,9 @@ impl EngineRoom {
                 if !member.leg.sends() {
                     continue;
                 }
-                let codec = member.leg.codec();
+                let key = member.leg.encoder_key();
                 let shared = common
-                    .then(|| self.shared.iter_mut().find(|(kind, _)| *kind == codec))
+                    .then(|| self.shared.iter_mut().find(|(shared, _)| *shared == key))
                     .flatten();
                 match shared {
                     Some((_, shared)) => {
