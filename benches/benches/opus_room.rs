@@ -5,7 +5,7 @@
 //!
 //! Two settings of tutti's mix encoders: the default (`celt_mix`: wideband CELT, 96 kb/s,
 //! complexity 0) and what a listener asking for in-band FEC gets (`voip_mix`: wideband SILK
-//! with FEC, 48 kb/s, complexity 6), both from [`EncoderSettings::toward_listener`]. Callers'
+//! with FEC, 64 kb/s, complexity 6), both from [`EncoderSettings::toward_listener`]. Callers'
 //! packets are VoIP-mode Opus at complexity 4 either way.
 //!
 //! CPU per participant per tick = `…/tick_full` ÷ 25.

@@ -354,7 +354,7 @@ fn a_listener_asking_for_fec_gets_silk_with_fec() {
         configured.toward_listener(None, true),
         EncoderSettings {
             application: OpusApplication::Voip,
-            bitrate: 48_000,
+            bitrate: 64_000,
             complexity: 6,
             inband_fec: true,
             ..configured
@@ -388,22 +388,35 @@ fn a_listener_maxaveragebitrate_caps_the_bitrate_and_low_caps_get_silk() {
     let configured = EncoderSettings::default();
     // Still enough for CELT.
     assert_eq!(
-        configured.toward_listener(Some(64_000), false),
+        configured.toward_listener(Some(80_000), false),
         EncoderSettings {
-            bitrate: 64_000,
+            bitrate: 80_000,
             inband_fec: false,
             ..configured
         }
     );
     // Too little for CELT: SILK at the cap.
     assert_eq!(
-        configured.toward_listener(Some(20_000), false),
+        configured.toward_listener(Some(64_000), false),
         EncoderSettings {
             application: OpusApplication::Voip,
-            bitrate: 20_000,
+            bitrate: 64_000,
             complexity: 6,
             inband_fec: false,
             ..configured
+        }
+    );
+    // Configured CELT below that bitrate stays as configured.
+    let low = EncoderSettings {
+        bitrate: 32_000,
+        complexity: 3,
+        ..configured
+    };
+    assert_eq!(
+        low.toward_listener(Some(48_000), false),
+        EncoderSettings {
+            inband_fec: false,
+            ..low
         }
     );
     // A cap above the configured bitrate changes nothing.

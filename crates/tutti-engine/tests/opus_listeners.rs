@@ -92,7 +92,7 @@ fn opus_listeners_get_celt_silk_with_fec_or_a_capped_bitrate_as_their_offers_ask
 
     let (configs, mean) = fec.configs_and_mean_size();
     assert_eq!(configs, [9], "wideband SILK, 20 ms");
-    assert!(mean <= 125, "at most 48 kb/s: {mean}");
+    assert!(mean <= 170, "at most 64 kb/s: {mean}");
 
     let (configs, mean) = capped.configs_and_mean_size();
     assert!(configs.iter().all(|c| *c < 12), "SILK: {configs:?}");
