@@ -1,11 +1,12 @@
 //! One mixer thread's work for a room of 25 Opus participants, 3 talking and 22 sending
-//! Opus-coded silence, at encoder complexity 4 (the setup of the Janus AudioBridge figure in
-//! the media-plane issue). Reports the whole tick and its parts: decoding 25 packets, mixing,
+//! Opus-coded silence (the setup of the Janus AudioBridge CPU figure in the README). Reports the whole tick and its parts: decoding 25 packets, mixing,
 //! encoding each distinct mix once (3 talkers' own mixes + the shared one) and packetizing 25
 //! RTP packets. Socket sends are not included.
 //!
-//! Two settings of tutti's mix encoders: CELT (`celt_mix`, the engine's default) and VoIP
-//! (`voip_mix`, SILK/hybrid with FEC). Callers' packets are VoIP-mode Opus either way.
+//! Two settings of tutti's mix encoders: the default (`celt_mix`: wideband CELT, 96 kb/s,
+//! complexity 0) and what a listener asking for in-band FEC gets (`voip_mix`: wideband SILK
+//! with FEC, 64 kb/s, complexity 6), both from [`EncoderSettings::toward_listener`]. Callers'
+//! packets are VoIP-mode Opus at complexity 4 either way.
 //!
 //! CPU per participant per tick = `…/tick_full` ÷ 25.
 
@@ -14,8 +15,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tutti_codec::{
-    AudioDecoder, AudioEncoder, EncoderSettings, OpusApplication, OpusDecoder, OpusEncoder,
-    MAX_PACKET_SAMPLES,
+    AudioDecoder, AudioEncoder, EncoderSettings, OpusApplication, OpusBandwidth, OpusDecoder,
+    OpusEncoder, MAX_PACKET_SAMPLES,
 };
 use tutti_mix::{ParticipantId, ParticipantSettings, Room, RoomConfig};
 use tutti_rtp::packet::{write_rtp, OutgoingRtp};
@@ -33,15 +34,13 @@ fn caller_settings() -> EncoderSettings {
         inband_fec: true,
         dtx: false,
         expected_loss_percent: 5,
+        max_bandwidth: OpusBandwidth::Fullband,
     }
 }
 
-/// What tutti encodes mixes with, at complexity 4.
-fn mix_settings(application: OpusApplication) -> EncoderSettings {
-    EncoderSettings {
-        application,
-        ..caller_settings()
-    }
+/// What tutti encodes mixes with: the defaults, toward a listener with or without FEC.
+fn mix_settings(listener_fec: bool) -> EncoderSettings {
+    EncoderSettings::default().toward_listener(None, listener_fec)
 }
 
 /// 50 consecutive packets per participant: a tone for talkers, silence for the others.
@@ -85,7 +84,7 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(application: OpusApplication) -> Self {
+    fn new(listener_fec: bool) -> Self {
         let mut room = Room::new(RoomConfig::default());
         let ids = (0..PARTICIPANTS)
             .map(|_| {
@@ -102,7 +101,7 @@ impl Bench {
             ids,
             // The shared mix's encoder and one per talker's own mix.
             encoders: (0..=TALKERS)
-                .map(|_| OpusEncoder::new(&mix_settings(application)).expect("encoder"))
+                .map(|_| OpusEncoder::new(&mix_settings(listener_fec)).expect("encoder"))
                 .collect(),
             decoded: vec![0.0; MAX_PACKET_SAMPLES],
             payload: [0; 1500],
@@ -164,25 +163,22 @@ impl Bench {
 
 fn opus_room(c: &mut Criterion) {
     let mut group = c.benchmark_group("opus_room_25");
-    for (label, application) in [
-        ("celt_mix", OpusApplication::Audio),
-        ("voip_mix", OpusApplication::Voip),
-    ] {
-        let mut bench = Bench::new(application);
+    for (label, listener_fec) in [("celt_mix", false), ("voip_mix", true)] {
+        let mut bench = Bench::new(listener_fec);
         assert_eq!(
             bench.room.last_output().group_count(),
             TALKERS + 1,
             "3 own mixes + 1 shared"
         );
         group.bench_function(format!("{label}/tick_full"), |b| b.iter(|| bench.tick()));
-        let mut bench = Bench::new(application);
+        let mut bench = Bench::new(listener_fec);
         group.bench_function(format!("{label}/encode_4_and_packetize_25"), |b| {
             b.iter(|| bench.encode_and_packetize())
         });
     }
-    let mut bench = Bench::new(OpusApplication::Audio);
+    let mut bench = Bench::new(false);
     group.bench_function("decode_25", |b| b.iter(|| bench.decode()));
-    let mut bench = Bench::new(OpusApplication::Audio);
+    let mut bench = Bench::new(false);
     group.bench_function("mix", |b| {
         b.iter(|| {
             for id in &bench.ids {

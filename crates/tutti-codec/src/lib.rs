@@ -29,7 +29,8 @@ mod stream_resample;
 
 pub use codec::{
     decoder_for, encoder_for, AudioDecoder, AudioEncoder, CodecKind, EncoderSettings,
-    OpusApplication, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
+    OpusApplication, OpusBandwidth, CELT_MIN_BITRATE, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
+    SILK_MAX_BITRATE, SILK_MIN_COMPLEXITY,
 };
 pub use error::CodecError;
 pub use opus_codec::{OpusDecoder, OpusEncoder};

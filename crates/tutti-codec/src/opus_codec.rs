@@ -1,9 +1,11 @@
 //! Opus through libopus: any stream decoded to 48 kHz mono, FEC recovery and PLC; an encoder
 //! with bitrate, complexity, FEC, DTX and expected-loss settings.
 
-use opus::{Application, Bitrate, Channels, Decoder, Encoder};
+use opus::{Application, Bandwidth, Bitrate, Channels, Decoder, Encoder};
 
-use crate::codec::{AudioDecoder, AudioEncoder, CodecKind, EncoderSettings, OpusApplication};
+use crate::codec::{
+    AudioDecoder, AudioEncoder, CodecKind, EncoderSettings, OpusApplication, OpusBandwidth,
+};
 use crate::opus_voice::{opus_voice_activity, VoiceActivity};
 use crate::{CodecError, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES};
 
@@ -122,6 +124,12 @@ impl OpusEncoder {
         encoder.set_inband_fec(settings.inband_fec)?;
         encoder.set_dtx(settings.dtx)?;
         encoder.set_packet_loss_perc(i32::from(settings.expected_loss_percent))?;
+        encoder.set_max_bandwidth(match settings.max_bandwidth {
+            OpusBandwidth::Narrowband => Bandwidth::Narrowband,
+            OpusBandwidth::Wideband => Bandwidth::Wideband,
+            OpusBandwidth::Superwideband => Bandwidth::Superwideband,
+            OpusBandwidth::Fullband => Bandwidth::Fullband,
+        })?;
         Ok(Self { encoder })
     }
 }

@@ -2,8 +2,9 @@
 //! and FEC recovery behave, bad input is refused without panicking.
 
 use tutti_codec::{
-    decoder_for, encoder_for, AudioDecoder, CodecError, CodecKind, EncoderSettings, OpusDecoder,
-    OpusEncoder, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
+    decoder_for, encoder_for, AudioDecoder, CodecError, CodecKind, EncoderSettings,
+    OpusApplication, OpusBandwidth, OpusDecoder, OpusEncoder, FRAME_SAMPLES_48K,
+    MAX_PACKET_SAMPLES,
 };
 
 fn tone_frame(hz: f64, amplitude: f64, frame: usize) -> Vec<f32> {
@@ -121,6 +122,7 @@ fn opus_decodes_any_configuration_to_48_khz_mono() {
 #[test]
 fn opus_recovers_a_lost_frame_from_fec_better_than_concealment() {
     let settings = EncoderSettings {
+        application: OpusApplication::Voip,
         expected_loss_percent: 20,
         bitrate: 24_000,
         ..Default::default()
@@ -200,6 +202,7 @@ fn concealment_fades_out_over_repeated_losses() {
 #[test]
 fn opus_dtx_sends_almost_nothing_during_silence() {
     let settings = EncoderSettings {
+        application: OpusApplication::Voip,
         dtx: true,
         ..Default::default()
     };
@@ -317,4 +320,114 @@ fn g711_conceals_three_lost_packets_with_the_voice_not_silence() {
         .map(|w| (w[1] - w[0]).abs())
         .fold(0.0f32, f32::max);
     assert!(jump <= 1.5 * steepest, "a click: {jump} against {steepest}");
+}
+
+#[test]
+fn mixes_default_to_wideband_celt_at_96_kbps() {
+    assert_eq!(
+        EncoderSettings::default(),
+        EncoderSettings {
+            application: OpusApplication::Audio,
+            bitrate: 96_000,
+            complexity: 0,
+            inband_fec: true,
+            dtx: false,
+            expected_loss_percent: 5,
+            max_bandwidth: OpusBandwidth::Wideband,
+        }
+    );
+    // A listener that asks for nothing gets the configured settings, without FEC.
+    let configured = EncoderSettings::default();
+    assert_eq!(
+        configured.toward_listener(None, false),
+        EncoderSettings {
+            inband_fec: false,
+            ..configured
+        }
+    );
+}
+
+#[test]
+fn a_listener_asking_for_fec_gets_silk_with_fec() {
+    let configured = EncoderSettings::default();
+    assert_eq!(
+        configured.toward_listener(None, true),
+        EncoderSettings {
+            application: OpusApplication::Voip,
+            bitrate: 64_000,
+            complexity: 6,
+            inband_fec: true,
+            ..configured
+        }
+    );
+    // FEC switched off in the configuration: nobody gets it.
+    let no_fec = EncoderSettings {
+        inband_fec: false,
+        ..configured
+    };
+    assert_eq!(no_fec.toward_listener(None, true), no_fec);
+    // Configured SILK keeps its complexity.
+    let voip = EncoderSettings {
+        application: OpusApplication::Voip,
+        bitrate: 32_000,
+        complexity: 2,
+        ..configured
+    };
+    assert_eq!(voip.toward_listener(None, true), voip);
+    assert_eq!(
+        voip.toward_listener(None, false),
+        EncoderSettings {
+            inband_fec: false,
+            ..voip
+        }
+    );
+}
+
+#[test]
+fn a_listener_maxaveragebitrate_caps_the_bitrate_and_low_caps_get_silk() {
+    let configured = EncoderSettings::default();
+    // Still enough for CELT.
+    assert_eq!(
+        configured.toward_listener(Some(80_000), false),
+        EncoderSettings {
+            bitrate: 80_000,
+            inband_fec: false,
+            ..configured
+        }
+    );
+    // Too little for CELT: SILK at the cap.
+    assert_eq!(
+        configured.toward_listener(Some(64_000), false),
+        EncoderSettings {
+            application: OpusApplication::Voip,
+            bitrate: 64_000,
+            complexity: 6,
+            inband_fec: false,
+            ..configured
+        }
+    );
+    // Configured CELT below that bitrate stays as configured.
+    let low = EncoderSettings {
+        bitrate: 32_000,
+        complexity: 3,
+        ..configured
+    };
+    assert_eq!(
+        low.toward_listener(Some(48_000), false),
+        EncoderSettings {
+            inband_fec: false,
+            ..low
+        }
+    );
+    // A cap above the configured bitrate changes nothing.
+    assert_eq!(
+        configured.toward_listener(Some(200_000), false).bitrate,
+        96_000
+    );
+    // Every result is a valid encoder.
+    for cap in [None, Some(6_000), Some(30_000), Some(510_000)] {
+        for fec in [false, true] {
+            OpusEncoder::new(&configured.toward_listener(cap, fec)).unwrap();
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use tutti_codec::{EncoderSettings, OpusApplication};
+use tutti_codec::EncoderSettings;
 
 /// How the media plane runs.
 #[derive(Clone, Debug)]
@@ -31,9 +31,9 @@ pub struct EngineConfig {
     pub unproven_send_window: Duration,
     /// A participant who sends no RTP for this long leaves (default 30 s).
     pub rtp_timeout: Duration,
-    /// Opus encoder settings for what tutti sends. The default codes mixes with CELT
-    /// (`OpusApplication::Audio`) at complexity 4: a mix of voices is not one speaker, and it
-    /// costs a quarter of the CPU of SILK/hybrid; choose `Voip` for in-band FEC downstream.
+    /// Opus encoder settings for what tutti sends (default: [`EncoderSettings::default`],
+    /// wideband CELT at 96 kb/s). Each Opus listener gets them adapted to its offer (see
+    /// [`EncoderSettings::toward_listener`]).
     pub opus: EncoderSettings,
     /// Codec preference for answers, as SDP encoding names with clock rates.
     pub codec_preference: Vec<(String, u32)>,
@@ -58,11 +58,7 @@ impl Default for EngineConfig {
             nat_any_source: false,
             unproven_send_window: Duration::from_secs(2),
             rtp_timeout: Duration::from_secs(30),
-            opus: EncoderSettings {
-                application: OpusApplication::Audio,
-                complexity: 4,
-                ..EncoderSettings::default()
-            },
+            opus: EncoderSettings::default(),
             codec_preference: tutti_rtp::sdp::AnswerConfig::default_preference(),
             event_capacity: 65_536,
             rtcp_interval: Duration::from_secs(5),

@@ -344,7 +344,12 @@ impl Engine {
         let codec = codec_kind(&negotiated.codec.name)
             .ok_or_else(|| EngineError::UnsupportedCodec(negotiated.codec.name.clone()))?;
         let decoder = tutti_codec::decoder_for(codec)?;
-        let encoder = tutti_codec::encoder_for(codec, &self.config.opus)?;
+        let opus = negotiated.codec.opus_parameters();
+        let encoding = self
+            .config
+            .opus
+            .toward_listener(opus.max_average_bitrate, opus.use_inband_fec);
+        let encoder = tutti_codec::encoder_for(codec, &encoding)?;
         let ssrc = random_u64() as u32;
         let now = Instant::now();
         let rtcp = RtcpSession::new(
@@ -363,6 +368,7 @@ impl Engine {
         let media = LegMedia {
             negotiated,
             codec,
+            encoding,
             latching,
             unproven_send_window: self.config.unproven_send_window,
         };
@@ -389,7 +395,7 @@ impl Engine {
             .send(ReceiverCommand::Add(token, socket, inbox, guard));
         let _ = receiver.waker.wake();
 
-        let shared_encoder = tutti_codec::encoder_for(codec, &self.config.opus).ok();
+        let shared_encoder = tutti_codec::encoder_for(codec, &encoding).ok();
         let (reply, result) = crossbeam_channel::bounded(1);
         self.send(
             thread,

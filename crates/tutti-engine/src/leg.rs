@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use mio::net::UdpSocket;
 use tutti_codec::{
-    AudioDecoder, AudioEncoder, CodecKind, VoiceActivity, FRAME_SAMPLES_48K, MAX_PACKET_SAMPLES,
+    AudioDecoder, AudioEncoder, CodecKind, EncoderSettings, VoiceActivity, FRAME_SAMPLES_48K,
+    MAX_PACKET_SAMPLES,
 };
 use tutti_mix::Frame;
 use tutti_rtp::dtmf::{DtmfDigit, DtmfReceiver};
@@ -72,6 +73,8 @@ pub struct LegMedia {
     pub negotiated: Negotiated,
     /// The codec.
     pub codec: CodecKind,
+    /// How this leg's encoder encodes (what Opus listeners get follows their offer).
+    pub encoding: EncoderSettings,
     /// Send to the source the caller's stream was pinned to rather than the SDP address.
     pub latching: bool,
     /// How long media may go to the offer's address before a packet from the caller has
@@ -193,7 +196,11 @@ impl CallLeg {
             proven: false,
             may_send: true,
             joined: now,
-            jitter: JitterBuffer::new(JitterConfig::new(clock)),
+            jitter: JitterBuffer::new(if media.codec == CodecKind::Opus {
+                JitterConfig::with_fec(clock)
+            } else {
+                JitterConfig::new(clock)
+            }),
             decoder,
             pending: Vec::with_capacity(MAX_PACKET_SAMPLES * 2),
             scratch: vec![0.0; MAX_PACKET_SAMPLES],
@@ -449,10 +456,15 @@ impl CallLeg {
         self.media.negotiated.direction.sends() && !self.on_hold()
     }
 
-    /// The codec and payload type of what this leg sends: listeners with the same key can
-    /// share an encoded payload.
+    /// The codec of what this leg sends.
     pub fn codec(&self) -> CodecKind {
         self.media.codec
+    }
+
+    /// The codec and encoder settings of what this leg sends: listeners with the same key can
+    /// share an encoded payload.
+    pub fn encoder_key(&self) -> (CodecKind, EncoderSettings) {
+        (self.codec(), self.media.encoding)
     }
 
     /// Encodes with this leg's own encoder. Returns the payload length.

@@ -37,6 +37,7 @@ fn opus_leg(now: Instant) -> CallLeg {
     let media = LegMedia {
         negotiated,
         codec: CodecKind::Opus,
+        encoding: EncoderSettings::default(),
         latching: false,
         unproven_send_window: Duration::from_secs(2),
     };

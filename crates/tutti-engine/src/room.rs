@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use tutti_codec::{AudioEncoder, CodecKind};
+use tutti_codec::{AudioEncoder, CodecKind, EncoderSettings};
 use tutti_mix::{
     AudioSource, DetachedParticipant, Frame, MixEvent, ParticipantId, Room, RoomConfig, SourceId,
     SourceTarget, ToneGenerator, ToneProgram,
@@ -109,12 +109,14 @@ pub(crate) struct Arrival {
     pub(crate) key: ParticipantKey,
     pub(crate) leg: Box<CallLeg>,
     pub(crate) participant: DetachedParticipant,
-    /// An encoder of the leg's codec, for the room to share among listeners if it has none yet.
+    /// An encoder with the leg's codec and settings, for the room to share among listeners
+    /// with the same ones if it has none yet.
     pub(crate) shared_encoder: Option<Box<dyn AudioEncoder>>,
     pub(crate) token: mio::Token,
 }
 
-/// An encoder shared by every listener of the common mix with one codec.
+/// An encoder shared by every listener of the common mix with one codec and one set of
+/// encoder settings.
 struct SharedEncoder {
     encoder: Box<dyn AudioEncoder>,
     payload: Box<[u8; 1500]>,
@@ -130,7 +132,7 @@ pub(crate) struct EngineRoom {
     /// Position in `members` of the participant in each mixer slot (`NO_MEMBER` if none), so
     /// a tick finds a listener's leg in O(1) rather than searching.
     member_at: Vec<u32>,
-    shared: Vec<(CodecKind, SharedEncoder)>,
+    shared: Vec<((CodecKind, EncoderSettings), SharedEncoder)>,
     sources: Vec<SourceId>,
     finished: Vec<SourceId>,
     /// Participants removed by the last tick for RTP inactivity.
@@ -263,13 +265,13 @@ impl EngineRoom {
                 return Err(error);
             }
         };
-        let codec = leg.codec();
+        let encoding = leg.encoder_key();
         if let Some(encoder) = shared_encoder {
-            if self.shared.iter().any(|(kind, _)| *kind == codec) {
+            if self.shared.iter().any(|(shared, _)| *shared == encoding) {
                 ctx.reaper.discard(Garbage::Encoder(encoder));
             } else {
                 self.shared.push((
-                    codec,
+                    encoding,
                     SharedEncoder {
                         encoder,
                         payload: Box::new([0; 1500]),
@@ -505,9 +507,9 @@ impl EngineRoom {
                 if !member.leg.sends() {
                     continue;
                 }
-                let codec = member.leg.codec();
+                let key = member.leg.encoder_key();
                 let shared = common
-                    .then(|| self.shared.iter_mut().find(|(kind, _)| *kind == codec))
+                    .then(|| self.shared.iter_mut().find(|(shared, _)| *shared == key))
                     .flatten();
                 match shared {
                     Some((_, shared)) => {

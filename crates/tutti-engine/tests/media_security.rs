@@ -8,11 +8,10 @@ use std::collections::HashSet;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{engine, join, join_latching, talk, Caller};
+use common::{engine, join, join_latching, join_offer, talk, Caller};
 use tutti_engine::tutti_rtp::rtcp::{NtpClock, RtcpSession};
 use tutti_engine::{
-    DropReason, Engine, EngineConfig, EngineError, EngineEvent, JoinRequest, LeaveReason, RoomId,
-    RoomSettings,
+    DropReason, Engine, EngineConfig, EngineError, EngineEvent, LeaveReason, RoomId, RoomSettings,
 };
 use tutti_mix::ParticipantSettings;
 
@@ -253,20 +252,6 @@ fn ports_are_handed_out_at_random() {
         .count();
     assert!(!sorted && neighbours < 3, "guessable ports: {ports:?}");
     assert_eq!(ports.iter().collect::<HashSet<_>>().len(), ports.len());
-}
-
-fn join_offer(engine: &Engine, room: RoomId, offer: String) -> Result<u32, EngineError> {
-    engine
-        .join(
-            room,
-            JoinRequest {
-                offer,
-                settings: ParticipantSettings::default(),
-                latching: None,
-                signalled_source: None,
-            },
-        )
-        .map(|joined| joined.key)
 }
 
 fn offer(address: &str, port: u16, direction: &str) -> String {

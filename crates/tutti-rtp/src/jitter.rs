@@ -13,7 +13,7 @@
 //! # Playout
 //! The engine calls [`JitterBuffer::pop`] when it needs the next packet. It gets the next packet
 //! in sequence once it is due, [`Playout::Lost`] (with the following packet, for Opus FEC) once
-//! a later packet is due and the expected one still has not come, or [`Playout::Nothing`]
+//! the expected one is due, has not come and a later one has, or [`Playout::Nothing`]
 //! while waiting (start-up, a gap in sending such as DTX, an underrun). When it falls more than
 //! 60 ms behind its schedule it skips ahead rather than keeping the extra delay.
 //!
@@ -59,6 +59,19 @@ impl JitterConfig {
             clock_rate: clock_rate.max(1),
             min_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+impl JitterConfig {
+    /// Defaults for a stream whose losses can be recovered from the next packet (Opus in-band
+    /// FEC): at least 40 ms, one packet more, so that the packet after a lost one has come when
+    /// the lost one's turn does. With 20 ms it arrives about as the turn comes, and recovery
+    /// depends on the race (measured: 0.1 to 0.3 PESQ-WB lost on some runs at 5 % loss).
+    pub fn with_fec(clock_rate: u32) -> Self {
+        Self {
+            min_delay: Duration::from_millis(40),
+            ..Self::new(clock_rate)
         }
     }
 }
@@ -178,6 +191,9 @@ pub struct JitterBuffer {
     history: u128,
     last_extended_timestamp: i64,
     next: Option<u64>,
+    /// Sequence and extended timestamp of the last packet played: with a later packet, they
+    /// say when a missing one was due.
+    last_played: Option<(u64, i64)>,
     started: bool,
     timing: Timing,
     stats: JitterStats,
@@ -204,6 +220,7 @@ impl JitterBuffer {
             history: 0,
             last_extended_timestamp: 0,
             next: None,
+            last_played: None,
             started: false,
             timing: Timing::default(),
             stats: JitterStats::default(),
@@ -243,6 +260,7 @@ impl JitterBuffer {
         self.highest = None;
         self.history = 0;
         self.next = None;
+        self.last_played = None;
         self.started = false;
         self.timing.last_transit = None;
         self.timing.anchor = None;
@@ -486,13 +504,23 @@ impl JitterBuffer {
         }
 
         // The expected packet is missing: is a later one due?
-        let Some(later) = (1..SLOTS as u64)
-            .map(|d| next + d)
-            .find(|&s| self.present(s).is_some())
-        else {
+        let Some((later, later_timestamp)) = (1..SLOTS as u64).find_map(|d| {
+            self.present(next + d)
+                .map(|slot| (next + d, slot.extended_timestamp))
+        }) else {
             return Playout::Nothing;
         };
-        if !self.due(later, now) {
+        // The missing packet is lost at its own turn, which lies between the last packet
+        // played and the later one; waiting for the later one's turn would stall playout a
+        // packet's time and keep the extra delay.
+        let missing_timestamp = match self.last_played {
+            Some((played, played_timestamp)) if played < next => {
+                let step = (later_timestamp - played_timestamp) as f64 / (later - played) as f64;
+                played_timestamp + (step * (next - played) as f64) as i64
+            }
+            _ => later_timestamp,
+        };
+        if now < self.playout_time(missing_timestamp) {
             return Playout::Nothing;
         }
         self.started = true;
@@ -517,6 +545,7 @@ impl JitterBuffer {
             Duration::from_secs_f64((now - self.slots[index].arrival).max(0.0));
         let slot = &mut self.slots[index];
         slot.occupied = false;
+        self.last_played = Some((sequence, slot.extended_timestamp));
         Playout::Packet {
             payload: &slot.data[..slot.len],
             timestamp: slot.timestamp,

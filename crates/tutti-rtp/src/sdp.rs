@@ -102,6 +102,49 @@ pub struct PayloadFormat {
     pub fmtp: Option<String>,
 }
 
+impl PayloadFormat {
+    /// The Opus parameters of this format's `a=fmtp` (all absent when it has none).
+    pub fn opus_parameters(&self) -> OpusParameters {
+        self.fmtp
+            .as_deref()
+            .map(OpusParameters::parse)
+            .unwrap_or_default()
+    }
+}
+
+/// What an Opus receiver asks of the stream sent to it, from its `a=fmtp` (RFC 7587 §6.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpusParameters {
+    /// `maxaveragebitrate`: the most it wants to receive, in bits per second (6000 to 510000;
+    /// other values are ignored, as RFC 7587 says).
+    pub max_average_bitrate: Option<u32>,
+    /// `useinbandfec=1`: it decodes in-band FEC, so sending some helps it through loss.
+    pub use_inband_fec: bool,
+}
+
+impl OpusParameters {
+    /// Reads `key=value` pairs separated by `;`, ignoring spaces, the case of keys, unknown
+    /// keys and values that do not parse.
+    pub fn parse(fmtp: &str) -> Self {
+        let mut parameters = Self::default();
+        for pair in fmtp.split(';') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let (key, value) = (key.trim(), value.trim());
+            if key.eq_ignore_ascii_case("maxaveragebitrate") {
+                parameters.max_average_bitrate = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|rate| (6_000..=510_000).contains(rate));
+            } else if key.eq_ignore_ascii_case("useinbandfec") {
+                parameters.use_inband_fec = value == "1";
+            }
+        }
+        parameters
+    }
+}
+
 /// What tutti offers to answer with.
 #[derive(Clone, Debug)]
 pub struct AnswerConfig {

@@ -299,23 +299,24 @@ fn a_packet_after_its_turn_is_late() {
         jb.pop(at(20)),
         Playout::Packet { payload: b"a", .. }
     ));
-    assert_eq!(jb.pop(at(40)), Playout::Nothing, "11 may still come");
+    assert_eq!(jb.pop(at(39)), Playout::Nothing, "11 may still come");
     assert_eq!(
-        jb.pop(at(60)),
+        jb.pop(at(40)),
         Playout::Lost {
             next: Some(&b"c"[..])
-        }
+        },
+        "11's turn"
     );
     assert_eq!(
-        jb.push(1, 11, 960, 111, false, b"b", at(61)),
+        jb.push(1, 11, 960, 111, false, b"b", at(41)),
         PushOutcome::Late
     );
     assert!(matches!(
-        jb.pop(at(80)),
+        jb.pop(at(60)),
         Playout::Packet { payload: b"c", .. }
     ));
     assert_eq!(
-        jb.push(1, 12, 1920, 111, false, b"c", at(81)),
+        jb.push(1, 12, 1920, 111, false, b"c", at(61)),
         PushOutcome::Duplicate
     );
     let stats = jb.stats();
@@ -345,4 +346,87 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_lost_packet_is_reported_at_its_own_turn_without_adding_delay() {
+    let mut buffer = JitterBuffer::new(JitterConfig::new(48_000));
+    let start = Instant::now();
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let mut played = Vec::new();
+    let mut delays = Vec::new();
+    for tick in 0..40u16 {
+        // Packet n leaves every 20 ms and arrives 1 ms later; 10 and 25 are lost.
+        if tick != 10 && tick != 25 {
+            let payload = [tick as u8];
+            buffer.push(
+                7,
+                tick,
+                u32::from(tick) * 960,
+                111,
+                false,
+                &payload,
+                at(u64::from(tick) * 20 + 1),
+            );
+        }
+        played.push(match buffer.pop(at(u64::from(tick) * 20 + 5)) {
+            Playout::Packet { payload, .. } => format!("{}", payload[0]),
+            Playout::Lost { next } => format!("lost, then {:?}", next.map(|n| n[0])),
+            Playout::Nothing => "nothing".to_owned(),
+        });
+        delays.push(buffer.stats().current_delay);
+    }
+    // One tick of start-up delay, then every turn plays its packet or reports its loss, with
+    // the next packet at hand for FEC; the delay stays what it was before the losses.
+    let expected: Vec<String> = std::iter::once("nothing".to_owned())
+        .chain((0..39u8).map(|n| match n {
+            10 | 25 => format!("lost, then Some({})", n + 1),
+            n => n.to_string(),
+        }))
+        .collect();
+    assert_eq!(played, expected);
+    assert_eq!(delays[9], delays[39], "{delays:?}");
+}
+
+#[test]
+fn with_fec_the_packet_after_a_loss_is_at_hand_at_the_lost_ones_turn() {
+    // Packet 10 is lost and 11 comes 4 ms later than the others: at 10's turn, 11 is not there
+    // yet with the plain 20 ms minimum delay, and it is with the FEC minimum.
+    let run = |config: JitterConfig| {
+        let mut buffer = JitterBuffer::new(config);
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let push = |buffer: &mut JitterBuffer, n: u16, late: u64| {
+            let arrival = at(u64::from(n) * 20 + late);
+            buffer.push(1, n, u32::from(n) * 960, 111, false, &[n as u8], arrival);
+        };
+        let mut played = Vec::new();
+        // Each tick pops 2 ms after its 20 ms boundary: packets arriving 1 ms after it come
+        // before the pop, packet 11 (5 ms) after it.
+        for tick in 0..20u16 {
+            if tick != 10 && tick != 11 {
+                push(&mut buffer, tick, 1);
+            }
+            played.push(match buffer.pop(at(u64::from(tick) * 20 + 2)) {
+                Playout::Packet { payload, .. } => format!("{}", payload[0]),
+                Playout::Lost { next } => format!("lost, then {:?}", next.map(|n| n[0])),
+                Playout::Nothing => "nothing".to_owned(),
+            });
+            if tick == 11 {
+                push(&mut buffer, tick, 5);
+            }
+        }
+        let first = played
+            .iter()
+            .position(|p| p == "0")
+            .expect("playout starts");
+        played[first..].join(" ")
+    };
+    let fec = run(JitterConfig::with_fec(48_000));
+    assert!(fec.contains("9 lost, then Some(11) 11"), "{fec}");
+    let plain = run(JitterConfig::new(48_000));
+    assert!(
+        plain.contains("9 nothing lost, then Some(11) 11"),
+        "{plain}"
+    );
 }

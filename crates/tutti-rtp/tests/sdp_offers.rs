@@ -200,3 +200,55 @@ fn a_captured_baresip_offer_gets_opus() {
     assert_eq!(n.remote_ptime_ms, Some(20));
     assert_eq!(n.direction, Direction::SendRecv);
 }
+
+#[test]
+fn opus_receiver_parameters_are_read_from_the_offered_fmtp() {
+    use tutti_rtp::sdp::OpusParameters;
+    let baresip = answer_offer(&fixture("baresip-1.0.0-captured.sdp"), &config()).unwrap();
+    assert_eq!(
+        baresip.codec.opus_parameters(),
+        OpusParameters {
+            max_average_bitrate: Some(32_000),
+            use_inband_fec: false
+        }
+    );
+    let browser_like = fixture("gstreamer-pcmu.sdp")
+        .replace("RTP/AVP 0", "RTP/AVP 111")
+        .replace(
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1",
+        );
+    let browser_like = answer_offer(&browser_like, &config()).unwrap();
+    assert_eq!(
+        browser_like.codec.opus_parameters(),
+        OpusParameters {
+            max_average_bitrate: None,
+            use_inband_fec: true
+        }
+    );
+    let pcmu = answer_offer(&fixture("gstreamer-pcmu.sdp"), &config()).unwrap();
+    assert_eq!(pcmu.codec.opus_parameters(), OpusParameters::default());
+
+    assert_eq!(
+        OpusParameters::parse(" MaxAverageBitrate = 20000 ; useinbandfec=1;stereo=0"),
+        OpusParameters {
+            max_average_bitrate: Some(20_000),
+            use_inband_fec: true
+        }
+    );
+    // Out of RFC 7587's range, not a number, or FEC declined: ignored.
+    for fmtp in [
+        "maxaveragebitrate=5999",
+        "maxaveragebitrate=510001",
+        "maxaveragebitrate=lots",
+        "useinbandfec=0",
+        "useinbandfec",
+        ";;=;",
+    ] {
+        assert_eq!(
+            OpusParameters::parse(fmtp),
+            OpusParameters::default(),
+            "{fmtp}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use tutti_conference::outbound::OutboundPolicy;
-use tutti_engine::tutti_codec::{EncoderSettings, OpusApplication};
+use tutti_engine::tutti_codec::{EncoderSettings, OpusApplication, OpusBandwidth};
 use tutti_engine::EngineConfig;
 
 /// Everything `tutti` reads at start-up.
@@ -121,13 +121,16 @@ pub struct MediaConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OpusConfig {
-    /// `audio` (CELT: a mix of voices, cheapest) or `voip` (SILK/hybrid: in-band FEC).
+    /// `audio` (CELT, cheapest at the bitrates a mix is sent at) or `voip` (SILK/hybrid).
     pub mode: String,
     /// Target bitrate, bits per second (6000–510000).
     pub bitrate: u32,
     /// 0 (fastest) to 10 (best).
     pub complexity: u8,
-    /// In-band forward error correction (`voip` mode only).
+    /// The widest band coded: `narrowband`, `wideband`, `superwideband` or `fullband`.
+    pub bandwidth: String,
+    /// In-band forward error correction toward listeners whose offer says `useinbandfec=1`
+    /// (they are sent SILK, which carries it).
     pub fec: bool,
     /// Discontinuous transmission during silence.
     pub dtx: bool,
@@ -137,13 +140,10 @@ impl Default for OpusConfig {
     fn default() -> Self {
         let engine = EngineConfig::default().opus;
         Self {
-            mode: match engine.application {
-                OpusApplication::Audio => "audio",
-                OpusApplication::Voip => "voip",
-            }
-            .into(),
+            mode: engine.application.name().into(),
             bitrate: engine.bitrate,
             complexity: engine.complexity,
+            bandwidth: engine.max_bandwidth.name().into(),
             fec: engine.inband_fec,
             dtx: engine.dtx,
         }
@@ -153,10 +153,18 @@ impl Default for OpusConfig {
 impl OpusConfig {
     /// The engine's encoder settings; the error names the setting that is out of range.
     pub fn encoder_settings(&self) -> anyhow::Result<EncoderSettings> {
-        let application = match self.mode.as_str() {
-            "audio" => OpusApplication::Audio,
-            "voip" => OpusApplication::Voip,
-            other => bail!("media.opus.mode is {other:?}: it must be \"audio\" or \"voip\""),
+        let Some(application) = OpusApplication::from_name(&self.mode) else {
+            bail!(
+                "media.opus.mode is {:?}: it must be \"audio\" or \"voip\"",
+                self.mode
+            );
+        };
+        let Some(max_bandwidth) = OpusBandwidth::from_name(&self.bandwidth) else {
+            bail!(
+                "media.opus.bandwidth is {:?}: it must be \"narrowband\", \"wideband\", \
+                 \"superwideband\" or \"fullband\"",
+                self.bandwidth
+            );
         };
         if !(6_000..=510_000).contains(&self.bitrate) {
             bail!(
@@ -176,6 +184,7 @@ impl OpusConfig {
             complexity: self.complexity,
             inband_fec: self.fec,
             dtx: self.dtx,
+            max_bandwidth,
             ..EngineConfig::default().opus
         })
     }
@@ -323,6 +332,7 @@ impl Config {
                 "MEDIA_OPUS_MODE" => config.media.opus.mode = value,
                 "MEDIA_OPUS_BITRATE" => config.media.opus.bitrate = parse(&name, &value)?,
                 "MEDIA_OPUS_COMPLEXITY" => config.media.opus.complexity = parse(&name, &value)?,
+                "MEDIA_OPUS_BANDWIDTH" => config.media.opus.bandwidth = value,
                 "MEDIA_OPUS_FEC" => config.media.opus.fec = parse(&name, &value)?,
                 "MEDIA_OPUS_DTX" => config.media.opus.dtx = parse(&name, &value)?,
                 "MEDIA_RTP_TIMEOUT_SECONDS" => {
@@ -411,6 +421,7 @@ mod tests {
                 ("TUTTI_MEDIA_OPUS_COMPLEXITY", "9"),
                 ("TUTTI_MEDIA_OPUS_FEC", "true"),
                 ("TUTTI_MEDIA_OPUS_DTX", "true"),
+                ("TUTTI_MEDIA_OPUS_BANDWIDTH", "superwideband"),
             ]),
         )
         .unwrap();
@@ -421,9 +432,17 @@ mod tests {
                 settings.bitrate,
                 settings.complexity,
                 settings.inband_fec,
-                settings.dtx
+                settings.dtx,
+                settings.max_bandwidth
             ),
-            (OpusApplication::Voip, 48_000, 9, true, true)
+            (
+                OpusApplication::Voip,
+                48_000,
+                9,
+                true,
+                true,
+                OpusBandwidth::Superwideband
+            )
         );
         let file = std::env::temp_dir().join(format!("tutti-opus-{}.toml", std::process::id()));
         std::fs::write(&file, "[media.opus]\nmode = \"audio\"\ncomplexity = 2\n").unwrap();
@@ -435,6 +454,7 @@ mod tests {
             ("TUTTI_MEDIA_OPUS_MODE", "celt", "media.opus.mode"),
             ("TUTTI_MEDIA_OPUS_BITRATE", "1000", "media.opus.bitrate"),
             ("TUTTI_MEDIA_OPUS_COMPLEXITY", "11", "media.opus.complexity"),
+            ("TUTTI_MEDIA_OPUS_BANDWIDTH", "hifi", "media.opus.bandwidth"),
         ] {
             let error = Config::load(None, vars(&[(name, value)])).unwrap_err();
             assert!(error.to_string().contains(says), "{error}");

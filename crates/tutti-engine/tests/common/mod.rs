@@ -6,7 +6,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use tutti_codec::g711;
-use tutti_engine::{Engine, EngineConfig, EngineEvent, JoinRequest, RoomId};
+use tutti_engine::{Engine, EngineConfig, EngineError, EngineEvent, JoinRequest, RoomId};
 use tutti_mix::ParticipantSettings;
 use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram, OutgoingRtp};
 
@@ -136,6 +136,21 @@ pub fn join_latching(
     assert!(joined.answer.contains("m=audio"));
     caller.server = format!("127.0.0.1:{}", joined.port).parse().unwrap();
     joined.key
+}
+
+/// Joins with `offer` and default settings; returns the participant's key.
+pub fn join_offer(engine: &Engine, room: RoomId, offer: String) -> Result<u32, EngineError> {
+    engine
+        .join(
+            room,
+            JoinRequest {
+                offer,
+                settings: ParticipantSettings::default(),
+                latching: None,
+                signalled_source: None,
+            },
+        )
+        .map(|joined| joined.key)
 }
 
 /// Runs the callers in real time for `seconds`.
