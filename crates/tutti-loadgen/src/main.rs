@@ -99,18 +99,27 @@ struct Args {
     /// How the server codes mixes (tutti's [media.opus] mode).
     #[arg(long, value_enum, default_value = "audio")]
     mix_mode: Mode,
-    /// The mixes' Opus bitrate, bit/s.
-    #[arg(long, default_value_t = 32_000)]
+    /// The mixes' Opus bitrate, bit/s (tutti's default).
+    #[arg(long, default_value_t = 96_000)]
     mix_bitrate: u32,
-    /// The mixes' Opus complexity.
-    #[arg(long, default_value_t = 4)]
+    /// The mixes' Opus complexity (tutti's default).
+    #[arg(long, default_value_t = 0)]
     mix_complexity: u8,
     /// The talkers' Opus bitrate, bit/s.
     #[arg(long, default_value_t = 32_000)]
     talker_bitrate: u32,
-    /// Janus: the rooms' sampling rate.
-    #[arg(long, default_value_t = 48_000)]
+    /// Janus: the rooms' sampling rate (Janus's default).
+    #[arg(long, default_value_t = 16_000)]
     janus_sampling_rate: u32,
+    /// Janus: each participant's Opus bitrate; 0 leaves it to Janus (its default).
+    #[arg(long, default_value_t = 0)]
+    janus_bitrate: u32,
+    /// Janus: each participant's Opus complexity, its `quality` (Janus's default 4).
+    #[arg(long, default_value_t = 4)]
+    janus_quality: u8,
+    /// Janus: in-band FEC in what plain-RTP participants receive (off by default in Janus).
+    #[arg(long)]
+    janus_fec: bool,
     /// Leave the rooms open after the run.
     #[arg(long)]
     keep_rooms: bool,
@@ -208,7 +217,9 @@ fn run(args: Args) -> Result<(), LoadError> {
             &args.url,
             JanusRoomSettings {
                 sampling_rate: args.janus_sampling_rate,
-                mix: mix_opus,
+                bitrate: args.janus_bitrate,
+                quality: args.janus_quality,
+                fec: args.janus_fec,
             },
         )?),
     };

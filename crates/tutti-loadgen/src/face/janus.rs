@@ -12,7 +12,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tutti_codec::EncoderSettings;
 
 use super::{json_body, Face};
 use crate::LoadError;
@@ -20,10 +19,14 @@ use crate::LoadError;
 /// How rooms are made and what each participant's mix encoder uses.
 #[derive(Clone, Copy, Debug)]
 pub struct JanusRoomSettings {
-    /// The rooms' mixing rate (8000, 12000, 16000, 24000 or 48000).
+    /// The rooms' mixing rate (8000, 12000, 16000, 24000 or 48000; Janus's default 16000).
     pub sampling_rate: u32,
-    /// Bitrate, complexity (Janus's `quality`) and FEC of each participant's Opus encoder.
-    pub mix: EncoderSettings,
+    /// Each participant's Opus bitrate; 0 leaves it to Janus (libopus's automatic choice).
+    pub bitrate: u32,
+    /// Each participant's Opus complexity (Janus's `quality`, 1 to 10; its default 4).
+    pub quality: u8,
+    /// In-band FEC in what each participant receives.
+    pub fec: bool,
 }
 
 /// Events from the long poll, by transaction.
@@ -155,7 +158,7 @@ impl Face for Janus {
             &what,
             json!({"request": "create", "room": room, "description": format!("load {index}"),
                 "sampling_rate": self.settings.sampling_rate, "allow_rtp_participants": true,
-                "audiolevel_ext": false, "default_bitrate": self.settings.mix.bitrate}),
+                "audiolevel_ext": false, "default_bitrate": self.settings.bitrate}),
         )?;
         if data["audiobridge"] != "created" {
             return Err(LoadError::Api {
@@ -179,16 +182,16 @@ impl Face for Janus {
         )?;
         let handle = format!("{}/{}", self.session, id_of(&attached, &what)?);
         let transaction = self.transaction();
-        let mix = self.settings.mix;
+        let settings = self.settings;
         let ack = janus_call(
             &self.agent,
             &handle,
             &what,
             json!({"janus": "message", "transaction": transaction, "body": {
                 "request": "join", "room": room, "display": name, "muted": false,
-                "codec": "opus", "bitrate": mix.bitrate, "quality": mix.complexity,
+                "codec": "opus", "bitrate": settings.bitrate, "quality": settings.quality,
                 "rtp": {"ip": local.ip().to_string(), "port": local.port(), "payload_type": 111,
-                    "fec": mix.inband_fec}}}),
+                    "fec": settings.fec}}}),
         )?;
         if ack["janus"] != "ack" {
             return Err(LoadError::Api {
