@@ -45,6 +45,11 @@ pub struct EngineConfig {
     /// port than the one they receive on) from one port per mixer thread, many packets per
     /// system call (default on). Latching callers always get media from their own port.
     pub batch_sends: bool,
+    /// Run mixer threads at a raised priority (a lower nice value) when the process may (root,
+    /// or `CAP_SYS_NICE`, e.g. systemd's `Nice=` or `AmbientCapabilities`): a tick then starts
+    /// on time even while other work shares the cores. Default on; without the permission the
+    /// threads run at the normal priority.
+    pub raise_priority: bool,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +68,7 @@ impl Default for EngineConfig {
             event_capacity: 65_536,
             rtcp_interval: Duration::from_secs(5),
             batch_sends: true,
+            raise_priority: true,
         }
     }
 }

@@ -89,6 +89,8 @@ pub struct EngineMetrics {
     pub send_calls: u64,
     /// Batched packets the OS refused.
     pub batched_send_failures: u64,
+    /// Mixer threads running at a raised priority (see [`EngineConfig::raise_priority`]).
+    pub raised_priority_threads: usize,
 }
 
 struct ThreadHandle {
@@ -633,6 +635,8 @@ impl Engine {
             metrics.batched_sends += m.batched_sends.load(Ordering::Relaxed);
             metrics.send_calls += m.send_calls.load(Ordering::Relaxed);
             metrics.batched_send_failures += m.batched_send_failures.load(Ordering::Relaxed);
+            metrics.raised_priority_threads +=
+                usize::from(m.priority_raised.load(Ordering::Relaxed));
         }
         metrics.drops = DropReason::ALL
             .iter()

@@ -121,6 +121,8 @@ pub struct ThreadMetrics {
     pub batched_sends: AtomicU64,
     /// Batched packets the OS refused.
     pub batched_send_failures: AtomicU64,
+    /// The thread runs at a raised priority (see [`EngineConfig::raise_priority`]).
+    pub priority_raised: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) struct MixerThread {
@@ -142,6 +144,15 @@ const SNAPSHOT_EVERY: u64 = 5;
 
 impl MixerThread {
     pub(crate) fn run(mut self) {
+        if self.config.raise_priority {
+            let raised = 75u8
+                .try_into()
+                .map(thread_priority::ThreadPriority::Crossplatform)
+                .map(thread_priority::set_current_thread_priority);
+            self.metrics
+                .priority_raised
+                .store(matches!(raised, Ok(Ok(()))), Ordering::Relaxed);
+        }
         // Built here: its system-call headers hold raw pointers and stay on this thread.
         let mut sends = self
             .send_socket

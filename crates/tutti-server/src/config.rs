@@ -113,6 +113,8 @@ pub struct MediaConfig {
     pub rtp_timeout_seconds: u64,
     /// Send to callers who do not latch from one port per mixer thread, in batches.
     pub batch_sends: bool,
+    /// Run mixer threads at a raised priority when the process may.
+    pub raise_priority: bool,
     /// How mixes are coded for Opus listeners.
     pub opus: OpusConfig,
 }
@@ -253,6 +255,7 @@ impl Default for MediaConfig {
             unproven_send_ms: 2000,
             rtp_timeout_seconds: 30,
             batch_sends: true,
+            raise_priority: true,
             opus: OpusConfig::default(),
         }
     }
@@ -329,6 +332,7 @@ impl Config {
                 "MEDIA_NAT_ANY_SOURCE" => config.media.nat_any_source = parse(&name, &value)?,
                 "MEDIA_UNPROVEN_SEND_MS" => config.media.unproven_send_ms = parse(&name, &value)?,
                 "MEDIA_BATCH_SENDS" => config.media.batch_sends = parse(&name, &value)?,
+                "MEDIA_RAISE_PRIORITY" => config.media.raise_priority = parse(&name, &value)?,
                 "MEDIA_OPUS_MODE" => config.media.opus.mode = value,
                 "MEDIA_OPUS_BITRATE" => config.media.opus.bitrate = parse(&name, &value)?,
                 "MEDIA_OPUS_COMPLEXITY" => config.media.opus.complexity = parse(&name, &value)?,

@@ -104,6 +104,7 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         unproven_send_window: Duration::from_millis(media.unproven_send_ms),
         rtp_timeout: Duration::from_secs(media.rtp_timeout_seconds),
         batch_sends: media.batch_sends,
+        raise_priority: media.raise_priority,
         opus: media.opus.encoder_settings()?,
         ..EngineConfig::default()
     })
