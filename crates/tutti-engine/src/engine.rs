@@ -23,7 +23,7 @@ use crate::player::ClipPlayer;
 use crate::reaper::Reaper;
 use crate::receiver::{self, ReceiverCommand, ReceiverHandle};
 use crate::recorder::Recorder;
-use crate::room::{Arrival, RoomSettings};
+use crate::room::{reserved_participants, Arrival, RoomSettings};
 use crate::snapshot::RoomSnapshot;
 use crate::source::SourceGuard;
 use crate::{wav, EngineConfig, EngineError, EngineEvent, ParticipantKey, RoomId};
@@ -279,8 +279,11 @@ impl Engine {
             .min_by_key(|&i| self.threads[i].rooms.load(Ordering::Relaxed))
             .unwrap_or(0);
         self.threads[thread].rooms.fetch_add(1, Ordering::Relaxed);
+        // Sized here, so the mixer thread never grows it while it publishes.
+        let participants = Vec::with_capacity(reserved_participants(&settings));
         let snapshot = Arc::new(Mutex::new(RoomSnapshot {
             locked: settings.locked,
+            participants,
             ..RoomSnapshot::default()
         }));
         self.send(

@@ -106,12 +106,17 @@ enum Silence {
 /// The sender's RFC 6464 level when it sends one, else what the payload itself says (Opus
 /// voice flags, DTX, CELT's silence flag).
 fn silence_of(decoder: &dyn AudioDecoder, payload: &[u8], level: Option<AudioLevel>) -> Silence {
-    match (level, decoder.voice_activity(payload)) {
-        (Some(level), _) if level.level >= SILENT_LEVEL => Silence::Certain,
-        (Some(_), _) => Silence::No,
-        (None, VoiceActivity::Silent) => Silence::Certain,
-        (None, VoiceActivity::NoSpeech) => Silence::Likely,
-        (None, _) => Silence::No,
+    if let Some(level) = level {
+        return if level.level >= SILENT_LEVEL {
+            Silence::Certain
+        } else {
+            Silence::No
+        };
+    }
+    match decoder.voice_activity(payload) {
+        VoiceActivity::Silent => Silence::Certain,
+        VoiceActivity::NoSpeech => Silence::Likely,
+        VoiceActivity::Unknown | VoiceActivity::Voice => Silence::No,
     }
 }
 

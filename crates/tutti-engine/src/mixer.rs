@@ -274,7 +274,7 @@ impl MixerThread {
                 reply,
             } => {
                 let key = arrival.key;
-                let refused = match rooms.get_mut(&room) {
+                let target = match rooms.get_mut(&room) {
                     None => Err(EngineError::UnknownRoom(room)),
                     Some(r) if r.settings.locked => Err(EngineError::RoomLocked(room)),
                     Some(r) if r.is_full() => Err(EngineError::RoomFull {
@@ -283,30 +283,26 @@ impl MixerThread {
                     }),
                     Some(r) => Ok(r),
                 };
-                let result = match refused {
-                    Err(error) => {
-                        let _ = self.receiver.send(ReceiverCommand::Remove(arrival.token));
-                        let _ = self.waker.wake();
-                        ctx.reaper.discard(Garbage::Leg(arrival.leg));
-                        ctx.reaper
-                            .discard(Garbage::Participant(arrival.participant));
-                        if let Some(encoder) = arrival.shared_encoder {
-                            ctx.reaper.discard(Garbage::Encoder(encoder));
-                        }
+                let added = match target {
+                    Err(error) => Err((error, arrival)),
+                    Ok(r) => r
+                        .add(arrival, ctx)
+                        .map_err(|(error, arrival)| (EngineError::from(error), arrival)),
+                };
+                let result = match added {
+                    Err((error, arrival)) => {
+                        arrival.refuse(ctx);
                         Err(error)
                     }
-                    Ok(r) => {
-                        let added = r.add(arrival, ctx).map_err(EngineError::from);
-                        if added.is_ok() {
-                            let joined = EngineEvent::Joined {
-                                room,
-                                participant: key,
-                            };
-                            if ctx.events.try_send(joined).is_err() {
-                                *ctx.dropped_events += 1;
-                            }
+                    Ok(()) => {
+                        let joined = EngineEvent::Joined {
+                            room,
+                            participant: key,
+                        };
+                        if ctx.events.try_send(joined).is_err() {
+                            *ctx.dropped_events += 1;
                         }
-                        added
+                        Ok(())
                     }
                 };
                 let _ = reply.send(result);

@@ -81,6 +81,14 @@ const NO_MEMBER: u32 = u32::MAX;
 const RESERVED_PARTICIPANTS: usize = 64;
 /// Most participants a room reserves for at its start, whatever its limit.
 const MAX_RESERVED_PARTICIPANTS: usize = 1024;
+/// How many participants a room with `settings` makes room for when it starts.
+pub(crate) fn reserved_participants(settings: &RoomSettings) -> usize {
+    match settings.max_participants {
+        0 => RESERVED_PARTICIPANTS,
+        max => max.min(MAX_RESERVED_PARTICIPANTS),
+    }
+}
+
 /// Sources (prompts, tones) a room makes room for when it starts.
 const RESERVED_SOURCES: usize = 16;
 /// Distinct shared encoders a room makes room for (codecs and their settings).
@@ -113,6 +121,20 @@ pub(crate) struct Arrival {
     /// with the same ones if it has none yet.
     pub(crate) shared_encoder: Option<Box<dyn AudioEncoder>>,
     pub(crate) token: mio::Token,
+}
+
+impl Arrival {
+    /// Undoes a refused join off the mixer's hands: the socket leaves the receive thread, the
+    /// rest goes to the reaper.
+    pub(crate) fn refuse(self, ctx: &mut TickContext<'_>) {
+        let _ = ctx.receiver.send(ReceiverCommand::Remove(self.token));
+        let _ = ctx.waker.wake();
+        ctx.reaper.discard(Garbage::Leg(self.leg));
+        ctx.reaper.discard(Garbage::Participant(self.participant));
+        if let Some(encoder) = self.shared_encoder {
+            ctx.reaper.discard(Garbage::Encoder(encoder));
+        }
+    }
 }
 
 /// An encoder shared by every listener of the common mix with one codec and one set of
@@ -179,16 +201,10 @@ impl EngineRoom {
         settings: RoomSettings,
         snapshot: Arc<Mutex<RoomSnapshot>>,
     ) -> Self {
-        let capacity = match settings.max_participants {
-            0 => RESERVED_PARTICIPANTS,
-            max => max.min(MAX_RESERVED_PARTICIPANTS),
-        };
+        let capacity = reserved_participants(&settings);
         let sounds = RoomSounds::new(&settings);
         let mut mix = Room::new(settings.mix);
         mix.reserve(capacity, RESERVED_SOURCES);
-        if let Ok(mut snapshot) = snapshot.lock() {
-            snapshot.participants.reserve(capacity);
-        }
         Self {
             id,
             mix,
@@ -240,12 +256,14 @@ impl EngineRoom {
 
     /// Adds a participant. Within the room's reserved capacity nothing is allocated here: the
     /// leg, the mixer's buffers and a shared encoder come ready-made, and what is not needed
-    /// goes to the reaper, as does everything of a refused arrival.
+    /// goes to the reaper. A refused arrival is handed back whole.
+    // Handed back by value: boxing it would allocate on the mixer thread.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn add(
         &mut self,
         arrival: Arrival,
         ctx: &mut TickContext<'_>,
-    ) -> Result<(), tutti_mix::MixError> {
+    ) -> Result<(), (tutti_mix::MixError, Arrival)> {
         let Arrival {
             key,
             leg,
@@ -255,14 +273,15 @@ impl EngineRoom {
         } = arrival;
         let id = match self.mix.attach_participant(participant) {
             Ok(id) => id,
-            Err(error) => {
-                let _ = ctx.receiver.send(ReceiverCommand::Remove(token));
-                let _ = ctx.waker.wake();
-                ctx.reaper.discard(Garbage::Leg(leg));
-                if let Some(encoder) = shared_encoder {
-                    ctx.reaper.discard(Garbage::Encoder(encoder));
-                }
-                return Err(error);
+            Err((error, participant)) => {
+                let arrival = Arrival {
+                    key,
+                    leg,
+                    participant,
+                    shared_encoder,
+                    token,
+                };
+                return Err((error, arrival));
             }
         };
         let encoding = leg.encoder_key();

@@ -172,18 +172,23 @@ impl Room {
         settings: ParticipantSettings,
     ) -> Result<ParticipantId, MixError> {
         self.attach_participant(DetachedParticipant::new(settings))
+            .map_err(|(error, _)| error)
     }
 
     /// Adds a participant whose buffers were built elsewhere. Within the room's reserved
-    /// capacity ([`Room::reserve`]) this allocates nothing; call between ticks.
+    /// capacity ([`Room::reserve`]) this allocates nothing; call between ticks. A refused
+    /// participant is handed back, so the caller chooses where it is freed.
+    // Handed back by value: boxing it would allocate on the refusing thread.
+    #[allow(clippy::result_large_err)]
     pub fn attach_participant(
         &mut self,
         participant: DetachedParticipant,
-    ) -> Result<ParticipantId, MixError> {
+    ) -> Result<ParticipantId, (MixError, DetachedParticipant)> {
         if self.participant_count >= MAX_PARTICIPANTS {
-            return Err(MixError::RoomFull {
+            let full = MixError::RoomFull {
                 limit: MAX_PARTICIPANTS,
-            });
+            };
+            return Err((full, participant));
         }
         let participant = participant.0;
         let index = match self.free_participants.pop() {

@@ -298,28 +298,16 @@ impl JitterBuffer {
 
     /// Feeds a received RTP packet.
     pub fn push_rtp(&mut self, packet: &ReceivedRtp<'_>, now: Instant) -> PushOutcome {
-        let outcome = self.push(
+        self.store(
             packet.ssrc,
             packet.sequence,
             packet.timestamp,
             packet.payload_type,
             packet.marker,
             packet.payload,
+            packet.audio_level,
             now,
-        );
-        if outcome == PushOutcome::Stored {
-            if let Some(slot) = self.slot_of(packet.sequence) {
-                slot.audio_level = packet.audio_level;
-            }
-        }
-        outcome
-    }
-
-    /// The stored slot of the packet with this sequence number, if it is held.
-    fn slot_of(&mut self, sequence: u16) -> Option<&mut Slot> {
-        let sequence_ext = self.extend_sequence(sequence);
-        let slot = &mut self.slots[(sequence_ext % SLOTS as u64) as usize];
-        (slot.occupied && slot.sequence == sequence_ext).then_some(slot)
+        )
     }
 
     /// Feeds one packet's fields.
@@ -332,6 +320,31 @@ impl JitterBuffer {
         payload_type: u8,
         marker: bool,
         payload: &[u8],
+        now: Instant,
+    ) -> PushOutcome {
+        self.store(
+            ssrc,
+            sequence,
+            timestamp,
+            payload_type,
+            marker,
+            payload,
+            None,
+            now,
+        )
+    }
+
+    /// Feeds one packet's fields and its audio level.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        ssrc: u32,
+        sequence: u16,
+        timestamp: u32,
+        payload_type: u8,
+        marker: bool,
+        payload: &[u8],
+        audio_level: Option<AudioLevel>,
         now: Instant,
     ) -> PushOutcome {
         if payload.len() > MAX_PAYLOAD {
@@ -411,7 +424,7 @@ impl JitterBuffer {
         slot.extended_timestamp = extended_timestamp;
         slot.payload_type = payload_type;
         slot.marker = marker;
-        slot.audio_level = None;
+        slot.audio_level = audio_level;
         slot.arrival = arrival;
         slot.len = payload.len();
         slot.data[..payload.len()].copy_from_slice(payload);
