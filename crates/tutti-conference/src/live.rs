@@ -33,6 +33,8 @@ pub struct JoinRequest {
     /// The PIN the caller entered, if the face takes one: a moderator PIN makes the caller a
     /// moderator; a PIN that matches none of the conference's is refused.
     pub pin: Option<String>,
+    /// Where the caller's signalling came from (a SIP message's source), when known.
+    pub signalled_source: Option<std::net::IpAddr>,
 }
 
 /// What the control plane remembers of a participant beyond its media state.
@@ -193,6 +195,8 @@ impl ConferenceService {
                 .and_then(Value::as_f64)
                 .unwrap_or(20.0) as f32,
             latching: request.latching,
+            signalled_source: request.signalled_source,
+            port: None,
         };
         let info = ParticipantInfo {
             call_id: Uuid::now_v7(),

@@ -63,6 +63,12 @@ pub struct JoinSpec {
     /// Overrides the server's latching default for this caller (`false` for endpoints that
     /// send and receive on different ports).
     pub latching: Option<bool>,
+    /// Where the caller's signalling came from (a SIP message's source), when known: a caller
+    /// behind NAT, whose offer names a private address, is expected from this host.
+    pub signalled_source: Option<std::net::IpAddr>,
+    /// The local media port to use, when the caller already knows one (a call that moves from
+    /// a dial-in lobby into its conference keeps the port its SDP answer named).
+    pub port: Option<u16>,
 }
 
 /// A participant whose media is live.
@@ -72,6 +78,8 @@ pub struct JoinedMedia {
     pub participant_id: u32,
     /// The SDP answer.
     pub answer: String,
+    /// The local media port the answer names.
+    pub port: u16,
 }
 
 /// A change to participants.
@@ -156,6 +164,15 @@ pub trait MediaPlane: Send + Sync {
     fn end_room(&self, room: Uuid);
     /// Joins a plain-RTP participant.
     fn join(&self, room: Uuid, spec: &JoinSpec) -> Result<JoinedMedia, MediaError>;
+    /// Applies a new offer from a participant already in the room (a SIP re-INVITE or UPDATE:
+    /// hold with `sendonly`/`inactive`/`c=0.0.0.0`, resume, a new address or codec); returns
+    /// the SDP answer. The participant keeps its port and its place in the room.
+    fn renegotiate(&self, room: Uuid, participant: u32, offer: &str) -> Result<String, MediaError> {
+        let _ = (room, participant, offer);
+        Err(MediaError::Unavailable(
+            "this media plane cannot renegotiate".into(),
+        ))
+    }
     /// Removes a participant.
     fn kick(&self, room: Uuid, participant: u32) -> Result<(), MediaError>;
     /// Removes several participants at once (one round trip where the plane can).

@@ -178,13 +178,14 @@ impl MediaPlane for EngineMedia {
                     offer: spec.offer.clone(),
                     settings,
                     latching: spec.latching,
-                    signalled_source: None,
+                    signalled_source: spec.signalled_source,
                 },
             )
             .map_err(media_error)?;
         Ok(JoinedMedia {
             participant_id: joined.key,
             answer: joined.answer,
+            port: joined.port,
         })
     }
 

@@ -143,6 +143,7 @@ impl MediaPlane for MemoryMedia {
         Ok(JoinedMedia {
             participant_id,
             answer: format!("v=0\r\nm=audio {} RTP/AVP 0\r\n", 20_000 + participant_id),
+            port: (20_000 + participant_id) as u16,
         })
     }
     fn kick(&self, room: Uuid, participant: u32) -> Result<(), MediaError> {
