@@ -33,7 +33,7 @@ pub use live::{
     DEFAULT_EXIT_TONE,
 };
 pub use media::{
-    JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, ParticipantState,
+    JoinSpec, JoinedMedia, MediaError, MediaMetrics, MediaPlane, OfferedMedia, ParticipantState,
     ParticipantUpdate, RoomSpec, RoomState, UNPLAYABLE,
 };
 pub use recordings::MAX_RECORDING_SECONDS;

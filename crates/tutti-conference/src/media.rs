@@ -82,6 +82,17 @@ pub struct JoinedMedia {
     pub port: u16,
 }
 
+/// A media port tutti offered on, waiting for the caller's answer (a dial-out call, or a SIP
+/// INVITE without SDP that tutti answers with an offer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferedMedia {
+    /// The SDP offer to send.
+    pub offer: String,
+    /// Its reserved local port: join with [`JoinSpec::port`] set to it and the caller's answer
+    /// as [`JoinSpec::offer`].
+    pub port: u16,
+}
+
 /// A change to participants.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ParticipantUpdate {
@@ -172,6 +183,25 @@ pub trait MediaPlane: Send + Sync {
         Err(MediaError::Unavailable(
             "this media plane cannot renegotiate".into(),
         ))
+    }
+    /// Makes an SDP offer on a newly reserved port (see [`OfferedMedia`]).
+    fn offer(&self) -> Result<OfferedMedia, MediaError> {
+        Err(MediaError::Unavailable(
+            "this media plane cannot offer".into(),
+        ))
+    }
+    /// Takes a participant out of the room but keeps its port reserved, for a join with
+    /// [`JoinSpec::port`] (a dial-in caller moving from its lobby into the conference); returns
+    /// the port.
+    fn detach(&self, room: Uuid, participant: u32) -> Result<u16, MediaError> {
+        let _ = (room, participant);
+        Err(MediaError::Unavailable(
+            "this media plane cannot detach".into(),
+        ))
+    }
+    /// Frees a reserved port nobody joined on.
+    fn release_port(&self, port: u16) {
+        let _ = port;
     }
     /// Removes a participant.
     fn kick(&self, room: Uuid, participant: u32) -> Result<(), MediaError>;
