@@ -1,9 +1,11 @@
 //! Helpers for tutti's tests, end to end and per crate: locating the built binaries and
 //! analysing audio.
 
+pub mod baresip;
 pub mod gst;
 pub mod hooks;
 pub mod server;
+pub mod sipp;
 
 use std::path::PathBuf;
 
