@@ -114,6 +114,7 @@ impl MediaPlane for MemoryMedia {
             Ok(JoinedMedia {
                 participant_id,
                 answer: negotiated.answer,
+                port: config.port,
             })
         })
     }
