@@ -97,7 +97,7 @@ impl Phone {
         let config = format!(
             "poll_method epoll\n\
              sip_listen {sip}\n\
-             net_interface lo\n\
+             net_interface 127.0.0.1\n\
              audio_source ausine,{tone}\n\
              ausrc_srate 48000\n\
              ausrc_channels 2\n\
