@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -71,23 +71,14 @@ pub struct Phone {
     pub log: PathBuf,
 }
 
-/// A port free for both UDP and TCP on loopback at the moment of asking.
-fn free_sip_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 impl Phone {
     /// Starts baresip in `dir` (created; its config, accounts, log and recordings go there)
     /// and connects to its control port.
     pub fn start(dir: &Path, settings: &PhoneSettings) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        let sip: SocketAddr = format!("127.0.0.1:{}", free_sip_port()).parse().unwrap();
+        let sip: SocketAddr = format!("127.0.0.1:{}", crate::sip::free_port())
+            .parse()
+            .unwrap();
         let control_port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

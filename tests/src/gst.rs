@@ -65,6 +65,17 @@ impl Codec {
     }
 }
 
+/// Where a caller on this host sends to by an SDP answer: loopback at its `m=audio` port.
+pub fn answer_target(answer: &str) -> SocketAddr {
+    let port: u16 = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no m=audio port in {answer:?}"));
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
 /// A gst-launch-1.0 process, killed when dropped (a failing test must not leave pipelines
 /// sending into later runs).
 pub struct Pipeline(pub Child);

@@ -4,7 +4,9 @@
 pub mod baresip;
 pub mod gst;
 pub mod hooks;
+pub mod kazoo;
 pub mod server;
+pub mod sip;
 pub mod sipp;
 
 use std::path::PathBuf;

@@ -30,6 +30,19 @@ impl Server {
         media_ports: (u16, u16),
         settings: &[(&str, &str)],
     ) -> Self {
+        Self::start_configured(database, media_ports, settings, "")
+    }
+
+    /// [`Server::start_with`] reading `config` (TOML, e.g. a `[sip]` section with trunks) from
+    /// a file beside the database.
+    pub fn start_configured(
+        database: &std::path::Path,
+        media_ports: (u16, u16),
+        settings: &[(&str, &str)],
+        config: &str,
+    ) -> Self {
+        let config_file = database.with_extension("toml");
+        std::fs::write(&config_file, config).unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -40,6 +53,8 @@ impl Server {
         let child = Command::new(workspace_binary("tutti"))
             .args(["serve", "--listen", &address.to_string(), "--database"])
             .arg(database)
+            .arg("--config")
+            .arg(&config_file)
             .env("TUTTI_MEDIA_PORT_FIRST", media_ports.0.to_string())
             .env("TUTTI_MEDIA_PORT_LAST", media_ports.1.to_string())
             // The tests' webhook receivers and prompt servers listen on loopback, which the

@@ -1,111 +1,28 @@
 //! The real server with GStreamer callers joined through the Kazoo face: talking shows in
 //! `_read_only`, and mute and kick through the API are heard in another caller's audio.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tutti_e2e::amplitude_at;
-use tutti_e2e::gst::{free_port, tail, tempdir, window, Caller, Codec};
-use tutti_e2e::server::{create_account, Server};
-
-struct Session {
-    server: Server,
-    token: String,
-    base: String,
-}
+use tutti_e2e::gst::{free_port, tail, tempdir, window, Codec};
+use tutti_e2e::kazoo::Session;
 
 type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
 
-impl Session {
-    fn start(dir: &std::path::Path, media_ports: (u16, u16)) -> Self {
-        Self::start_with(dir, media_ports, &[])
+/// A Kazoo websocket subscribed to the conference's events, reads timing out after
+/// `read_timeout`.
+fn subscribe(session: &Session, conference: &str, read_timeout: Duration) -> Socket {
+    let (mut socket, _) =
+        tungstenite::connect(format!("ws://{}/v2/websocket", session.server.address)).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream.set_read_timeout(Some(read_timeout)).unwrap();
     }
-
-    fn start_with(
-        dir: &std::path::Path,
-        media_ports: (u16, u16),
-        settings: &[(&str, &str)],
-    ) -> Self {
-        let database = dir.join("tutti.db");
-        let (account, key) = create_account(&database, "e2e");
-        let server = Server::start_with(&database, media_ports, settings);
-        let (_, auth) = server.call(
-            "PUT",
-            "/v2/api_auth",
-            None,
-            Some(json!({"data": {"api_key": key}})),
-        );
-        let token = auth["auth_token"].as_str().unwrap().to_owned();
-        Session {
-            server,
-            token,
-            base: format!("/v2/accounts/{}/conferences", account),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.server.call(
-            method,
-            &format!("{}{path}", self.base),
-            Some(&self.token),
-            body,
-        )
-    }
-
-    fn create(&self, document: Value) -> String {
-        let (status, body) = self.call("PUT", "", Some(json!({"data": document})));
-        assert_eq!(status, 201, "{body}");
-        body["data"]["id"].as_str().unwrap().to_owned()
-    }
-
-    /// A Kazoo websocket subscribed to the conference's events, reads timing out after
-    /// `read_timeout`.
-    fn subscribe(&self, conference: &str, read_timeout: Duration) -> Socket {
-        let (mut socket, _) =
-            tungstenite::connect(format!("ws://{}/v2/websocket", self.server.address)).unwrap();
-        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
-            stream.set_read_timeout(Some(read_timeout)).unwrap();
-        }
-        let account = self.base.split('/').nth(3).unwrap().to_owned();
-        let subscribe = json!({"action": "subscribe", "auth_token": self.token, "request_id": "1", "data": {"account_id": account, "binding": format!("conference.event.{conference}.*")}});
-        socket
-            .send(tungstenite::Message::Text(subscribe.to_string().into()))
-            .unwrap();
-        socket
-    }
-
-    /// Joins a GStreamer caller through the API; returns it and its participant id.
-    fn join(
-        &self,
-        conference: &str,
-        codec: Codec,
-        hz: f64,
-        moderator: bool,
-        recording: std::path::PathBuf,
-    ) -> (Caller, u64) {
-        let listen = free_port();
-        let (status, body) = self.call(
-            "PUT",
-            &format!("/{conference}/participants"),
-            // GStreamer sends from one port and receives on another: no latching.
-            Some(json!({"data": {"sdp": codec.sdp(listen), "moderator": moderator, "caller_id_name": format!("{hz} Hz"), "latching": false}})),
-        );
-        assert_eq!(status, 201, "{body}");
-        let answer = body["data"]["sdp"].as_str().unwrap();
-        let port: u16 = answer
-            .lines()
-            .find_map(|l| l.strip_prefix("m=audio "))
-            .and_then(|l| l.split(' ').next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        (
-            Caller::start(codec, hz, listen, to, recording),
-            body["data"]["participant_id"].as_u64().unwrap(),
-        )
-    }
+    let subscribe = json!({"action": "subscribe", "auth_token": session.token, "request_id": "1", "data": {"account_id": session.account, "binding": format!("conference.event.{conference}.*")}});
+    socket
+        .send(tungstenite::Message::Text(subscribe.to_string().into()))
+        .unwrap();
+    socket
 }
 
 #[test]
@@ -115,7 +32,7 @@ fn callers_joined_through_the_api_are_heard_muted_and_kicked() {
     let id = session.create(json!({"name": "E2E", "member": {"join_muted": false}, "play_entry_tone": false, "play_exit_tone": false}));
 
     // A websocket subscriber, as a Kazoo client would have.
-    let mut socket = session.subscribe(&id, Duration::from_secs(10));
+    let mut socket = subscribe(&session, &id, Duration::from_secs(10));
     let reply: Value = serde_json::from_str(socket.read().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(reply["status"], "success", "{reply}");
 
@@ -386,7 +303,7 @@ fn a_recording_room_whose_last_caller_times_out_stops_promptly() {
     );
     let id =
         session.create(json!({"name": "Alone", "play_entry_tone": false, "play_exit_tone": false}));
-    let mut socket = session.subscribe(&id, Duration::from_millis(200));
+    let mut socket = subscribe(&session, &id, Duration::from_millis(200));
 
     let (caller, _) = session.join(&id, Codec::Pcmu, 440.0, false, dir.join("alone.wav"));
     next_event(&mut socket, "add-member", Duration::from_secs(5));

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tutti_api::webhooks::{verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use tutti_e2e::gst::{free_port, tempdir, Caller, Codec};
+use tutti_e2e::gst::{answer_target, free_port, tempdir, Caller, Codec};
 use tutti_e2e::hooks::{Hook, HookReceiver};
-use tutti_e2e::server::{create_account, Server};
+use tutti_e2e::kazoo;
+use tutti_e2e::server::Server;
 use tutti_e2e::{amplitude_at, http, rms};
 
 struct Session {
@@ -21,17 +22,13 @@ struct Session {
 
 impl Session {
     fn start(dir: &std::path::Path, media_ports: (u16, u16)) -> Self {
-        let database = dir.join("tutti.db");
-        let (account, key) = create_account(&database, "voipbin");
-        let server = Server::start(&database, media_ports);
         // Tokens are shared between faces: Kazoo's api_auth gives one VoIPbin accepts.
-        let (_, auth) = server.call(
-            "PUT",
-            "/v2/api_auth",
-            None,
-            Some(json!({"data": {"api_key": key}})),
-        );
-        let token = auth["auth_token"].as_str().unwrap().to_owned();
+        let kazoo::Session {
+            server,
+            token,
+            account,
+            ..
+        } = kazoo::Session::start(dir, media_ports);
         Session {
             server,
             token,
@@ -71,16 +68,7 @@ impl Session {
             // GStreamer sends from one port and receives on another: no latching.
             Some(json!({"conference_id": conference, "sdp": Codec::Pcmu.sdp(listen), "latching": false})),
         );
-        let port: u16 = call["sdp"]
-            .as_str()
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("m=audio "))
-            .and_then(|l| l.split(' ').next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let to = answer_target(call["sdp"].as_str().unwrap());
         (
             Caller::start(Codec::Pcmu, hz, listen, to, recording),
             call["id"].as_str().unwrap().to_owned(),

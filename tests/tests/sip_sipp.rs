@@ -1,0 +1,129 @@
+//! The real server's SIP side against SIPp scenarios (tests/sipp/) over UDP and TCP, and
+//! against malformed requests sent by hand: each gets its SIP answer, and the server keeps
+//! answering OPTIONS afterwards.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::json;
+use tutti_e2e::gst::tempdir;
+use tutti_e2e::kazoo::Session;
+use tutti_e2e::sip::{self, exchange, status, wait_until_up};
+use tutti_e2e::sipp::{scenario, Scenario, Sipp};
+
+const WITHIN: Duration = Duration::from_secs(15);
+
+/// An INVITE for conference number 4000 from `LOCAL`, with `headers` between the start line
+/// and the body; `{sdp}` stands for a valid offer's length and text.
+fn invite(call_id: &str, headers: &str) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let headers = headers
+        .replace("{call_id}", call_id)
+        .replace("{length}", &sdp.len().to_string());
+    format!("INVITE sip:4000@127.0.0.1 SIP/2.0\n{headers}\n{sdp}")
+}
+
+const WELL_FORMED: &str = "Via: SIP/2.0/UDP LOCAL;branch=z9hG4bK-{call_id}
+Max-Forwards: 70
+From: <sip:bad@127.0.0.1>;tag={call_id}
+To: <sip:4000@127.0.0.1>
+Call-ID: {call_id}
+CSeq: 1 INVITE
+Contact: <sip:bad@LOCAL>
+Content-Type: application/sdp
+Content-Length: {length}
+";
+
+/// Runs tests/sipp/`name`.xml from a free port with `args`; panics unless it passes.
+fn run(dir: &std::path::Path, name: &str, args: &[&str], what: &str) {
+    let local: SocketAddr = format!("127.0.0.1:{}", sip::free_port()).parse().unwrap();
+    let path = scenario(name);
+    Sipp::start(dir, local, Scenario::File(&path), args)
+        .finish(WITHIN)
+        .assert_passed(what);
+}
+
+#[test]
+fn sipp_scenarios_and_malformed_requests_get_their_answers_and_the_server_stays_up() {
+    let dir = tempdir("sip-sipp");
+    let listen: SocketAddr = format!("127.0.0.1:{}", sip::free_port()).parse().unwrap();
+    let session = Session::start_configured(&dir, (34_000, 34_099), &[], |account| {
+        sip::config(listen, Some(account))
+    });
+    session.create(json!({"name": "SIPp", "conference_numbers": ["4000"], "play_welcome": false, "play_entry_tone": false, "play_exit_tone": false}));
+    wait_until_up(listen, WITHIN);
+
+    let remote = listen.to_string();
+    for transport in ["u1", "t1"] {
+        for (name, number) in [
+            ("options", "4000"),
+            ("unknown_number", "9999"),
+            ("garbage_sdp", "4000"),
+            ("no_common_codec", "4000"),
+            ("unknown_dialog", "4000"),
+            ("cancel", "4000"),
+            ("session_timer", "4000"),
+        ] {
+            run(
+                &dir,
+                name,
+                &[&remote, "-s", number, "-t", transport, "-m", "1"],
+                &format!("{name} over {transport}"),
+            );
+        }
+    }
+
+    let malformed = [
+        (
+            "no Call-ID",
+            WELL_FORMED.replace("Call-ID: {call_id}\n", ""),
+        ),
+        ("no CSeq", WELL_FORMED.replace("CSeq: 1 INVITE\n", "")),
+        (
+            "no From",
+            WELL_FORMED.replace("From: <sip:bad@127.0.0.1>;tag={call_id}\n", ""),
+        ),
+        (
+            "no To",
+            WELL_FORMED.replace("To: <sip:4000@127.0.0.1>\n", ""),
+        ),
+        (
+            "a CSeq without a number",
+            WELL_FORMED.replace("CSeq: 1 INVITE", "CSeq: one INVITE"),
+        ),
+        (
+            "a CSeq naming another method",
+            WELL_FORMED.replace("CSeq: 1 INVITE", "CSeq: 1 BYE"),
+        ),
+        (
+            "a From that is no address",
+            WELL_FORMED.replace("From: <sip:bad@127.0.0.1>", "From: <<>>@@"),
+        ),
+        (
+            "a Content-Length beyond the datagram",
+            WELL_FORMED.replace("Content-Length: {length}", "Content-Length: 9000"),
+        ),
+    ];
+    for (index, (what, headers)) in malformed.iter().enumerate() {
+        let request = invite(&format!("malformed-{index}"), headers);
+        let answer = exchange(listen, &request, Duration::from_secs(5));
+        assert_eq!(
+            answer.as_deref().and_then(status),
+            Some(400),
+            "{what}: {answer:?}"
+        );
+    }
+    // Garbage that is not SIP at all gets no answer, and costs the server nothing.
+    assert_eq!(
+        exchange(listen, "\u{1}\u{2}garbage\n\n", Duration::from_millis(500)),
+        None
+    );
+
+    run(
+        &dir,
+        "options",
+        &[&remote, "-m", "1"],
+        "OPTIONS after the rest",
+    );
+    session.server.stop();
+}
