@@ -12,6 +12,7 @@
 
 mod admission;
 mod call;
+pub mod dial_out;
 pub mod config;
 pub mod digest;
 mod error;

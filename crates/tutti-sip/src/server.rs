@@ -57,6 +57,7 @@ pub struct SipServer {
     counters: Arc<SipCounters>,
     local: Vec<SocketAddr>,
     context: Arc<Context>,
+    runtime: tokio::runtime::Handle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -131,6 +132,7 @@ impl SipServer {
             counters,
             local,
             context,
+            runtime: tokio::runtime::Handle::current(),
             tasks: vec![endpoint_task, dispatch],
         })
     }
@@ -143,6 +145,14 @@ impl SipServer {
     /// Its counters.
     pub fn counters(&self) -> Arc<SipCounters> {
         self.counters.clone()
+    }
+
+    /// The dial-out side, to register with the conference service.
+    pub fn dialer(&self) -> Arc<crate::dial_out::SipDialer> {
+        Arc::new(crate::dial_out::SipDialer::new(
+            self.context.clone(),
+            self.runtime.clone(),
+        ))
     }
 
     /// Ends every call with a BYE, then closes the listeners.

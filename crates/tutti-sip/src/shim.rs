@@ -148,3 +148,51 @@ impl SipService for ConferenceService {
         })
     }
 }
+
+/// A dial-out request.
+pub struct DialRequest {
+    pub account: Uuid,
+    pub conference: Uuid,
+    pub call_id: Uuid,
+    pub target: String,
+    pub caller_id_name: Option<String>,
+    pub caller_id_number: Option<String>,
+    pub timeout: std::time::Duration,
+}
+
+/// The SIP layer's dial-out side.
+pub trait Dialer: Send + Sync {
+    fn dial(&self, request: DialRequest);
+}
+
+/// How a dial-out call progresses.
+pub enum DialProgress {
+    Ringing,
+    EarlyMedia,
+}
+
+/// The contract's dial-out service calls.
+pub trait DialService {
+    fn offer_media(&self) -> Result<tutti_conference::OfferedMedia, ServiceError>;
+    fn dial_progress(&self, call_id: Uuid, progress: DialProgress);
+    fn dial_answered(
+        &self,
+        call_id: Uuid,
+        answer: &str,
+        port: u16,
+    ) -> Result<LiveCall, ServiceError>;
+    fn dial_failed(&self, call_id: Uuid, status: u16, reason: &str);
+    fn release_port(&self, port: u16);
+}
+
+impl DialService for ConferenceService {
+    fn offer_media(&self) -> Result<tutti_conference::OfferedMedia, ServiceError> {
+        Err(ServiceError::Precondition("dial-out is not available yet".into()))
+    }
+    fn dial_progress(&self, _call_id: Uuid, _progress: DialProgress) {}
+    fn dial_answered(&self, _: Uuid, _: &str, _: u16) -> Result<LiveCall, ServiceError> {
+        Err(ServiceError::Precondition("dial-out is not available yet".into()))
+    }
+    fn dial_failed(&self, _call_id: Uuid, _status: u16, _reason: &str) {}
+    fn release_port(&self, _port: u16) {}
+}
