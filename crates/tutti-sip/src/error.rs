@@ -17,8 +17,14 @@ pub enum SipError {
     Tls(String),
     /// The SIP stack failed.
     #[error("SIP stack: {0}")]
-    Stack(#[from] rsipstack::Error),
+    Stack(Box<rsipstack::Error>),
     /// A URI that is not a SIP URI.
     #[error("not a SIP URI: {0}")]
     Uri(String),
+}
+
+impl From<rsipstack::Error> for SipError {
+    fn from(error: rsipstack::Error) -> Self {
+        Self::Stack(Box::new(error))
+    }
 }

@@ -12,8 +12,8 @@
 
 mod admission;
 mod call;
-pub mod dial_out;
 pub mod config;
+pub mod dial_out;
 pub mod digest;
 mod error;
 mod in_call;

@@ -1,6 +1,8 @@
 //! Stand-in for the conference service's SIP contract until it lands: direct dialing of a
 //! conference number in a trunk's account, joined through the ordinary join.
 
+#![allow(dead_code, missing_docs)] // Until the service side of SIP lands.
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -187,11 +189,15 @@ pub trait DialService {
 
 impl DialService for ConferenceService {
     fn offer_media(&self) -> Result<tutti_conference::OfferedMedia, ServiceError> {
-        Err(ServiceError::Precondition("dial-out is not available yet".into()))
+        Err(ServiceError::Precondition(
+            "dial-out is not available yet".into(),
+        ))
     }
     fn dial_progress(&self, _call_id: Uuid, _progress: DialProgress) {}
     fn dial_answered(&self, _: Uuid, _: &str, _: u16) -> Result<LiveCall, ServiceError> {
-        Err(ServiceError::Precondition("dial-out is not available yet".into()))
+        Err(ServiceError::Precondition(
+            "dial-out is not available yet".into(),
+        ))
     }
     fn dial_failed(&self, _call_id: Uuid, _status: u16, _reason: &str) {}
     fn release_port(&self, _port: u16) {}
