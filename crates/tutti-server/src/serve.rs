@@ -158,7 +158,11 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         } else {
             None
         };
-        let state = state.with_webhooks(webhooks);
+        let mut state = state.with_webhooks(webhooks);
+        if let Some(sip) = &sip {
+            let counters = sip.counters();
+            state = state.with_more_metrics(Arc::new(move || counters.exposition()));
+        }
         let served = tutti_api::serve(listener, state, ending(service.clone()))
             .await
             .context("serving HTTP");

@@ -38,6 +38,31 @@ pub struct SipCounters {
     pub active_calls: AtomicU64,
 }
 
+impl SipCounters {
+    /// The counters in Prometheus' text format.
+    pub fn exposition(&self) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# HELP tutti_sip_calls_total SIP INVITEs by outcome (answered, refused, challenged).\n\
+             # TYPE tutti_sip_calls_total counter\n\
+             tutti_sip_calls_total{{outcome=\"answered\"}} {}\n\
+             tutti_sip_calls_total{{outcome=\"refused\"}} {}\n\
+             tutti_sip_calls_total{{outcome=\"challenged\"}} {}\n\
+             # HELP tutti_sip_malformed_total SIP requests refused as malformed (400).\n\
+             # TYPE tutti_sip_malformed_total counter\n\
+             tutti_sip_malformed_total {}\n\
+             # HELP tutti_sip_active_calls SIP calls up now.\n\
+             # TYPE tutti_sip_active_calls gauge\n\
+             tutti_sip_active_calls {}\n",
+            get(&self.calls_answered),
+            get(&self.calls_refused),
+            get(&self.challenges),
+            get(&self.malformed),
+            get(&self.active_calls),
+        )
+    }
+}
+
 /// What every call task shares.
 pub(crate) struct Context {
     pub(crate) config: SipConfig,

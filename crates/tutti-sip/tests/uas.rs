@@ -162,3 +162,30 @@ async fn wait_until(condition: impl Fn() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn the_counters_say_what_happened_in_prometheus_format() {
+    let world = World::new();
+    let server = world.sip(true).await;
+    let peer = Peer::new(&server).await;
+    let sdp = "Content-Type: application/sdp\r\n";
+    peer.send(&peer.request("INVITE", "sip:999@127.0.0.1", ("m1", 1, None), sdp, OFFER))
+        .await;
+    peer.final_response().await;
+    peer.send(&peer.request("INVITE", CONFERENCE, ("m2", 1, None), sdp, OFFER))
+        .await;
+    peer.final_response().await;
+    let text = server.counters().exposition();
+    assert!(
+        text.contains("tutti_sip_calls_total{outcome=\"refused\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tutti_sip_calls_total{outcome=\"answered\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE tutti_sip_active_calls gauge\n"),
+        "{text}"
+    );
+}
