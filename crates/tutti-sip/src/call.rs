@@ -9,7 +9,7 @@ use tutti_conference::{MediaError, ServiceError};
 
 use crate::admission::{admit, Admission};
 use crate::in_call::{self, CallLeg};
-use crate::inspect::invite_facts;
+use crate::inspect::{invite_facts, unsupported_requirements};
 use crate::server::{refuse, Context};
 use crate::session_timer::negotiate;
 use crate::shim::{IncomingCall, SipService};
@@ -18,6 +18,18 @@ use crate::source::source_of;
 /// Answers a new INVITE and runs the call it starts.
 pub(crate) async fn incoming_invite(context: Arc<Context>, mut tx: Transaction) {
     let request = tx.original.clone();
+    let unsupported = unsupported_requirements(&request);
+    if !unsupported.is_empty() {
+        context
+            .counters
+            .calls_refused
+            .fetch_add(1, Ordering::Relaxed);
+        let header = Header::Other("Unsupported".into(), unsupported.join(", "));
+        let _ = tx
+            .reply_with(StatusCode::BadExtension, vec![header], None)
+            .await;
+        return;
+    }
     let facts = match invite_facts(&request) {
         Ok(facts) => facts,
         Err(refusal) => {

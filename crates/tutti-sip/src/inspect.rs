@@ -63,6 +63,36 @@ pub enum Refresher {
 /// Longest dialed number or caller id tutti keeps.
 const MAX_USER_LENGTH: usize = 64;
 
+/// The SIP extensions tutti supports when a request requires them.
+const SUPPORTED_EXTENSIONS: [&str; 1] = ["timer"];
+
+/// The option tags a request's `Require` names that tutti does not support (answer 420 with
+/// them in `Unsupported`).
+pub fn unsupported_requirements(request: &Request) -> Vec<String> {
+    request
+        .headers
+        .iter()
+        .filter_map(|header| match header {
+            // Displayed as the whole header line.
+            rsipstack::sip::Header::Require(value) => value
+                .to_string()
+                .split_once(':')
+                .map(|(_, tags)| tags.to_owned()),
+            rsipstack::sip::Header::Other(name, value) if name.eq_ignore_ascii_case("Require") => {
+                Some(value.clone())
+            }
+            _ => None,
+        })
+        .flat_map(|value| {
+            value
+                .split(',')
+                .map(|tag| tag.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .filter(|tag| !tag.is_empty() && !SUPPORTED_EXTENSIONS.contains(&tag.as_str()))
+        .collect()
+}
+
 /// Reads an INVITE.
 pub fn invite_facts(request: &Request) -> Result<InviteFacts, Refusal> {
     let dialed = dialed_number(request)?;
@@ -257,6 +287,7 @@ pub fn inspect_datagram(bytes: &[u8]) -> Option<InviteFacts> {
     let _ = crate::digest::Challenge::read(&request);
     let content_type = request.header_value("Content-Type").unwrap_or_default();
     let _ = info_digit(&content_type, &request.body);
+    let _ = unsupported_requirements(&request);
     invite_facts(&request).ok()
 }
 
@@ -323,6 +354,13 @@ o=- 1 1
             invite_facts(&request(&bad_timer)).unwrap_err().status,
             StatusCode::BadRequest
         );
+    }
+
+    #[test]
+    fn requirements_other_than_timers_are_named() {
+        let required = INVITE.replace("Min-SE: 90\n", "Min-SE: 90\nRequire: timer, 100rel\n");
+        assert_eq!(unsupported_requirements(&request(&required)), ["100rel"]);
+        assert!(unsupported_requirements(&request(INVITE)).is_empty());
     }
 
     #[test]

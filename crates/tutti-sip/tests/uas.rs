@@ -189,3 +189,52 @@ async fn the_counters_say_what_happened_in_prometheus_format() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_caller_that_gives_up_before_the_answer_gets_200_for_its_cancel_and_487() {
+    let world = World::new();
+    let server = world.sip(true).await;
+    let peer = Peer::new(&server).await;
+    let sdp = "Content-Type: application/sdp\r\n";
+    let slow = format!("{OFFER}a=x-slow\r\n");
+    let mut events = world.service.subscribe();
+    let invite = peer.request("INVITE", CONFERENCE, ("x1", 1, None), sdp, &slow);
+    peer.send(&invite).await;
+    peer.expect("SIP/2.0 100").await;
+    // A CANCEL repeats the INVITE's Via branch, Call-ID and CSeq number.
+    let cancel = invite
+        .replacen("INVITE ", "CANCEL ", 1)
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace(sdp, "")
+        .replace(&slow, "")
+        .replace(
+            &format!("Content-Length: {}", slow.len()),
+            "Content-Length: 0",
+        );
+    peer.send(&cancel).await;
+    let mut cancelled = false;
+    let mut terminated = false;
+    while !(cancelled && terminated) {
+        let response = peer.final_response().await;
+        let cseq = header(&response, "CSeq").unwrap();
+        if cseq.ends_with("CANCEL") {
+            assert!(response.starts_with("SIP/2.0 200"), "{response}");
+            cancelled = true;
+        } else {
+            assert!(response.starts_with("SIP/2.0 487"), "{response}");
+            terminated = true;
+        }
+    }
+    // The answer that came too late is undone: the participant joins and leaves at once.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the late participant leaves within 5 s")
+            .unwrap();
+        if event.name == "del-member" {
+            break;
+        }
+    }
+    assert_eq!(world.participants(), 0);
+}

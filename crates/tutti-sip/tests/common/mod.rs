@@ -37,6 +37,10 @@ impl MediaPlane for AnsweringMedia {
         if !spec.offer.starts_with("v=0") || !spec.offer.contains("m=audio") {
             return Err(MediaError::Offer("no audio stream in the offer".into()));
         }
+        if spec.offer.contains("a=x-slow") {
+            // A media plane that takes its time, so that a caller can give up meanwhile.
+            std::thread::sleep(Duration::from_millis(700));
+        }
         let mut rooms = self.rooms.lock().unwrap();
         let participants = rooms.entry(room).or_default();
         let participant_id = participants.len() as u32 + 1;
@@ -111,11 +115,8 @@ pub struct World {
 impl World {
     pub fn new() -> Self {
         let store = Arc::new(tutti_store::SqliteStore::in_memory().unwrap());
-        let service = ConferenceService::new(
-            store,
-            Arc::new(AnsweringMedia::default()),
-            Duration::from_secs(3600),
-        );
+        let media = Arc::new(AnsweringMedia::default());
+        let service = ConferenceService::new(store, media, Duration::from_secs(3600));
         let account = service.create_account("acme").unwrap().id;
         let conference = service
             .create_conference(
