@@ -13,8 +13,21 @@ pub struct Server {
     child: Child,
     /// Its HTTP address.
     pub address: SocketAddr,
+    /// Its SIP address (UDP and TCP).
+    pub sip: SocketAddr,
     /// Where its log goes (beside the database).
     pub log: std::path::PathBuf,
+}
+
+/// A loopback address whose port is free for both UDP and TCP.
+fn free_sip_address() -> SocketAddr {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = udp.local_addr().unwrap();
+        if TcpListener::bind(address).is_ok() {
+            return address;
+        }
+    }
 }
 
 impl Server {
@@ -49,6 +62,8 @@ impl Server {
             .unwrap()
             .port();
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // SIP on a free port of its own (UDP and TCP share it), so servers run side by side.
+        let sip = free_sip_address();
         let log = database.with_extension("log");
         let child = Command::new(workspace_binary("tutti"))
             .args(["serve", "--listen", &address.to_string(), "--database"])
@@ -60,6 +75,7 @@ impl Server {
             // The tests' webhook receivers and prompt servers listen on loopback, which the
             // server refuses to call unless told otherwise.
             .env("TUTTI_FETCH_ALLOW_HOSTS", "127.0.0.1")
+            .env("TUTTI_SIP_LISTEN", sip.to_string())
             .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -68,6 +84,7 @@ impl Server {
         let server = Server {
             child,
             address,
+            sip,
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -45,6 +45,19 @@ pub struct AppState {
     pub webhooks: Option<webhooks::WebhookSender>,
     /// Failed logins per client address.
     logins: Arc<logins::LoginLimiter>,
+    /// More of `/metrics` from parts of the server outside the API (SIP), in Prometheus' text
+    /// format.
+    pub more_metrics: Option<MoreMetrics>,
+}
+
+/// A source of more `/metrics` lines.
+#[derive(Clone)]
+pub struct MoreMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for MoreMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MoreMetrics")
+    }
 }
 
 impl AppState {
@@ -56,7 +69,14 @@ impl AppState {
             metrics: Arc::default(),
             webhooks: None,
             logins: Arc::new(logins::LoginLimiter::new(LoginLimit::default())),
+            more_metrics: None,
         }
+    }
+
+    /// The same state, appending `more` (Prometheus' text format) to `/metrics`.
+    pub fn with_more_metrics(mut self, more: Arc<dyn Fn() -> String + Send + Sync>) -> Self {
+        self.more_metrics = Some(MoreMetrics(more));
+        self
     }
 
     /// The same state, limiting failed logins per client address to `limit`.

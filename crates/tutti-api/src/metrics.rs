@@ -188,5 +188,8 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
             let _ = writeln!(out, "tutti_webhooks_total{{outcome=\"{outcome}\"}} {count}");
         }
     }
+    if let Some(more) = &state.more_metrics {
+        out.push_str(&(more.0)());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -27,6 +27,8 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// Prompt files and the cache of fetched ones.
     pub prompts: PromptsConfig,
+    /// SIP: dial-in, dial-out, trunks.
+    pub sip: tutti_sip::SipConfig,
 }
 
 /// `[fetch]`.
@@ -342,6 +344,10 @@ impl Config {
                 "MEDIA_RTP_TIMEOUT_SECONDS" => {
                     config.media.rtp_timeout_seconds = parse(&name, &value)?
                 }
+                "SIP_ENABLED" => config.sip.enabled = parse(&name, &value)?,
+                "SIP_LISTEN" => config.sip.listen = parse(&name, &value)?,
+                "SIP_PUBLIC_ADDRESS" => config.sip.public_address = Some(parse(&name, &value)?),
+                "SIP_REALM" => config.sip.realm = value,
                 "STORAGE_PATH" => config.storage.path = PathBuf::from(value),
                 "AUTH_TOKEN_LIFETIME_SECONDS" => {
                     config.auth.token_lifetime_seconds = parse(&name, &value)?

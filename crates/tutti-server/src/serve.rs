@@ -68,8 +68,14 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The SIP stack logs every message at info; tutti's own SIP log says what calls do.
+    let level = if config.log.level.contains("rsipstack") {
+        config.log.level.clone()
+    } else {
+        format!("{},rsipstack=warn", config.log.level)
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn"));
     // Colours only on a terminal: a log file or a journal gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -143,10 +149,27 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         );
         tutti_api::spawn_notifier(service.clone(), webhooks.clone())
             .context("starting the notifier")?;
-        let state = state.with_webhooks(webhooks);
-        tutti_api::serve(listener, state, ending(service.clone()))
+        let sip = if config.sip.enabled {
+            Some(
+                tutti_sip::SipServer::start(config.sip.clone(), service.clone())
+                    .await
+                    .context("starting SIP")?,
+            )
+        } else {
+            None
+        };
+        let mut state = state.with_webhooks(webhooks);
+        if let Some(sip) = &sip {
+            let counters = sip.counters();
+            state = state.with_more_metrics(Arc::new(move || counters.exposition()));
+        }
+        let served = tutti_api::serve(listener, state, ending(service.clone()))
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        if let Some(sip) = sip {
+            sip.shutdown().await;
+        }
+        served
     })?;
     tracing::info!("stopping the media engine");
     drop(runtime);
