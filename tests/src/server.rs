@@ -19,17 +19,6 @@ pub struct Server {
     pub log: std::path::PathBuf,
 }
 
-/// A loopback address whose port is free for both UDP and TCP.
-fn free_sip_address() -> SocketAddr {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let address = udp.local_addr().unwrap();
-        if TcpListener::bind(address).is_ok() {
-            return address;
-        }
-    }
-}
-
 impl Server {
     /// Starts a server on a free port with `database`, media ports from `media_ports`, and
     /// waits until it answers.
@@ -63,7 +52,7 @@ impl Server {
             .port();
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         // SIP on a free port of its own (UDP and TCP share it), so servers run side by side.
-        let sip = free_sip_address();
+        let sip = SocketAddr::from(([127, 0, 0, 1], crate::sip::free_port()));
         let log = database.with_extension("log");
         let child = Command::new(workspace_binary("tutti"))
             .args(["serve", "--listen", &address.to_string(), "--database"])

@@ -83,10 +83,11 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// The `[sip]` section of a server listening on `listen`, trusting loopback as a trunk of
-/// `account` when given (no trunk: every caller must authenticate).
-pub fn config(listen: SocketAddr, trunk_account: Option<&str>) -> String {
-    let mut config = format!("[sip]\nlisten = \"{listen}\"\nrealm = \"tutti\"\n");
+/// The `[sip]` section of a server trusting loopback as a trunk of `account` when given (no
+/// trunk: every caller must authenticate). The server's address comes from
+/// [`crate::server::Server`], which picks a free port.
+pub fn config(trunk_account: Option<&str>) -> String {
+    let mut config = "[sip]\nrealm = \"tutti\"\n".to_owned();
     if let Some(account) = trunk_account {
         config.push_str(&format!(
             "\n[[sip.trunks]]\nname = \"loopback\"\nnetworks = [\"127.0.0.0/8\"]\naccount = \"{account}\"\n"

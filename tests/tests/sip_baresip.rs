@@ -17,12 +17,12 @@ const WITHIN: Duration = Duration::from_secs(10);
 
 /// A server with SIP on a free port, loopback a trunk of its account when `trunk`.
 fn start(dir: &std::path::Path, media_ports: (u16, u16), trunk: bool) -> (Session, SocketAddr) {
-    let listen: SocketAddr = format!("127.0.0.1:{}", sip::free_port()).parse().unwrap();
     let session = Session::start_configured(dir, media_ports, &[], |account| {
-        sip::config(listen, trunk.then_some(account))
+        sip::config(trunk.then_some(account))
     });
-    wait_until_up(listen, WITHIN);
-    (session, listen)
+    let sip = session.server.sip;
+    wait_until_up(sip, WITHIN);
+    (session, sip)
 }
 
 /// A conference with `document`'s fields over quiet defaults (no prompts, no tones, members
