@@ -54,6 +54,29 @@ pub fn options(server: SocketAddr, call_id: &str) -> String {
     )
 }
 
+/// An INVITE for `number` from `LOCAL`, with `headers` (e.g. [`INVITE_HEADERS`], altered)
+/// between the start line and a valid PCMU offer; `{call_id}` and `{length}` in them stand
+/// for `call_id` and the offer's length.
+pub fn invite(number: &str, call_id: &str, headers: &str) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let headers = headers
+        .replace("{call_id}", call_id)
+        .replace("{length}", &sdp.len().to_string());
+    format!("INVITE sip:{number}@127.0.0.1 SIP/2.0\n{headers}\n{sdp}")
+}
+
+/// The headers of a well-formed INVITE for [`invite`] (to number 4000).
+pub const INVITE_HEADERS: &str = "Via: SIP/2.0/UDP LOCAL;branch=z9hG4bK-{call_id}
+Max-Forwards: 70
+From: <sip:caller@127.0.0.1>;tag={call_id}
+To: <sip:4000@127.0.0.1>
+Call-ID: {call_id}
+CSeq: 1 INVITE
+Contact: <sip:caller@LOCAL>
+Content-Type: application/sdp
+Content-Length: {length}
+";
+
 /// Waits until `server` answers OPTIONS with 200, at most `within`.
 pub fn wait_until_up(server: SocketAddr, within: Duration) {
     let deadline = Instant::now() + within;

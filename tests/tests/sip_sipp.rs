@@ -13,27 +13,6 @@ use tutti_e2e::sipp::{scenario, Scenario, Sipp};
 
 const WITHIN: Duration = Duration::from_secs(15);
 
-/// An INVITE for conference number 4000 from `LOCAL`, with `headers` between the start line
-/// and the body; `{sdp}` stands for a valid offer's length and text.
-fn invite(call_id: &str, headers: &str) -> String {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-    let headers = headers
-        .replace("{call_id}", call_id)
-        .replace("{length}", &sdp.len().to_string());
-    format!("INVITE sip:4000@127.0.0.1 SIP/2.0\n{headers}\n{sdp}")
-}
-
-const WELL_FORMED: &str = "Via: SIP/2.0/UDP LOCAL;branch=z9hG4bK-{call_id}
-Max-Forwards: 70
-From: <sip:bad@127.0.0.1>;tag={call_id}
-To: <sip:4000@127.0.0.1>
-Call-ID: {call_id}
-CSeq: 1 INVITE
-Contact: <sip:bad@LOCAL>
-Content-Type: application/sdp
-Content-Length: {length}
-";
-
 /// Runs tests/sipp/`name`.xml from a free port with `args`; panics unless it passes.
 fn run(dir: &std::path::Path, name: &str, args: &[&str], what: &str) {
     let local: SocketAddr = format!("127.0.0.1:{}", sip::free_port()).parse().unwrap();
@@ -99,39 +78,42 @@ fn malformed_requests_get_400_or_a_counted_drop_and_the_server_stays_up() {
     let answerable = [
         (
             "a CSeq naming another method",
-            WELL_FORMED.replace("CSeq: 1 INVITE", "CSeq: 1 BYE"),
+            sip::INVITE_HEADERS.replace("CSeq: 1 INVITE", "CSeq: 1 BYE"),
         ),
         (
             "a Content-Length beyond the datagram",
-            WELL_FORMED.replace("Content-Length: {length}", "Content-Length: 9000"),
+            sip::INVITE_HEADERS.replace("Content-Length: {length}", "Content-Length: 9000"),
         ),
     ];
     // Requests missing what an answer is made of: answered 400, or dropped and counted.
     let broken = [
         (
             "no Call-ID",
-            WELL_FORMED.replace("Call-ID: {call_id}\n", ""),
+            sip::INVITE_HEADERS.replace("Call-ID: {call_id}\n", ""),
         ),
-        ("no CSeq", WELL_FORMED.replace("CSeq: 1 INVITE\n", "")),
+        (
+            "no CSeq",
+            sip::INVITE_HEADERS.replace("CSeq: 1 INVITE\n", ""),
+        ),
         (
             "no From",
-            WELL_FORMED.replace("From: <sip:bad@127.0.0.1>;tag={call_id}\n", ""),
+            sip::INVITE_HEADERS.replace("From: <sip:caller@127.0.0.1>;tag={call_id}\n", ""),
         ),
         (
             "no To",
-            WELL_FORMED.replace("To: <sip:4000@127.0.0.1>\n", ""),
+            sip::INVITE_HEADERS.replace("To: <sip:4000@127.0.0.1>\n", ""),
         ),
         (
             "a CSeq without a number",
-            WELL_FORMED.replace("CSeq: 1 INVITE", "CSeq: one INVITE"),
+            sip::INVITE_HEADERS.replace("CSeq: 1 INVITE", "CSeq: one INVITE"),
         ),
         (
             "a From that is no address",
-            WELL_FORMED.replace("From: <sip:bad@127.0.0.1>", "From: <<>>@@"),
+            sip::INVITE_HEADERS.replace("From: <sip:caller@127.0.0.1>", "From: <<>>@@"),
         ),
     ];
     let answer = |index: usize, headers: &str| {
-        let request = invite(&format!("malformed-{index}"), headers);
+        let request = sip::invite("4000", &format!("malformed-{index}"), headers);
         exchange(listen, &request, Duration::from_secs(2))
             .as_deref()
             .and_then(status)
