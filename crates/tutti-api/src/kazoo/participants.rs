@@ -218,7 +218,7 @@ pub(crate) async fn join_or_act(
                 caller_id_number: text("caller_id_number"),
                 latching: data.get("latching").and_then(Value::as_bool),
                 pin: text("pin"),
-                signalled_source: None,
+                ..JoinRequest::default()
             };
             let (participant, sdp) = state.service.join(account, &id, &request)?;
             let conference = state.service.conference(account, &id)?;
