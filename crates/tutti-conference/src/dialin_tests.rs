@@ -678,3 +678,46 @@ fn dial_out_rings_visibly_joins_on_answer_and_records_failures() {
         "a failed call cannot answer"
     );
 }
+
+#[test]
+fn hanging_up_in_the_lobby_ends_its_room_and_a_locked_conference_refuses() {
+    let (s, media, a) = setup();
+    s.replace_sip_directory(a, &json!({"numbers": [{"number": "5000"}]}))
+        .unwrap();
+    let call = s.answer_call(incoming(a, "5000")).unwrap();
+    wait_said(&media, PROMPT_ENTER_NUMBER, 1);
+    assert_eq!(media.rooms(), 1, "the lobby runs");
+    assert!(
+        call.renegotiate("hold").unwrap() == "re:hold",
+        "the lobby renegotiates too"
+    );
+    call.hang_up();
+    assert_eq!(media.rooms(), 0, "the lobby room ended");
+    // Nothing more may happen: longer than an entry's timeout, after which a flow that
+    // missed the hang-up would have said more.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        *call.state().borrow(),
+        CallState::Lobby,
+        "no BYE is due after the caller's own"
+    );
+    assert_eq!(
+        media.said(),
+        vec![PROMPT_WELCOME, PROMPT_ENTER_NUMBER],
+        "the flow stopped"
+    );
+    // A locked conference says so and ends the call.
+    let room = s
+        .create_conference(a, &json!({"conference_numbers": ["2000"]}))
+        .unwrap();
+    s.set_locked(&room, true).unwrap();
+    let call = s.answer_call(incoming(a, "2000")).unwrap();
+    let mut state = call.state();
+    assert_eq!(
+        wait_for(&mut state, ended),
+        CallState::Ended {
+            reason: "conference_locked".into()
+        }
+    );
+    assert_eq!(media.said().last().map(String::as_str), Some(PROMPT_LOCKED));
+}

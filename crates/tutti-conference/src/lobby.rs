@@ -50,6 +50,9 @@ impl Flow<'_> {
     /// Speaks `text` (or plays a tone without a speech engine) and waits until it is done;
     /// false when the call ended meanwhile.
     fn say(&self, text: &str) -> bool {
+        if self.call.is_over() {
+            return false;
+        }
         let media = self.service.media();
         let played = if media.can_speak() {
             media.speak(
@@ -71,6 +74,9 @@ impl Flow<'_> {
 
     /// Plays a media file or URL (a conference's `max_members_media`).
     fn play(&self, media_id: &str) -> bool {
+        if self.call.is_over() {
+            return false;
+        }
         let length = self
             .service
             .media()
