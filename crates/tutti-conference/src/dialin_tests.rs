@@ -590,6 +590,23 @@ fn a_late_offer_is_answered_with_an_offer_and_joins_on_completion() {
         .contains(&format!("join:{}:Some(40000):answer-from-phone", room.id)));
     assert_eq!(call.renegotiate("hold").unwrap(), "re:hold");
     assert!(call.complete("again").is_err());
+    // A late offer to the general number: the lobby takes tutti's offered port.
+    s.replace_sip_directory(a, &json!({"numbers": [{"number": "5000"}]}))
+        .unwrap();
+    let call = s
+        .answer_call(IncomingCall {
+            offer: None,
+            ..incoming(a, "5000")
+        })
+        .unwrap();
+    assert_eq!(call.sdp(), "offer:40000");
+    assert!(media.said().is_empty(), "no prompt before the answer");
+    call.complete("late-answer").unwrap();
+    wait_said(&media, PROMPT_ENTER_NUMBER, 1);
+    assert!(media.log().iter().any(|l| l.starts_with("join:")
+        && l.ends_with(":Some(40000):late-answer")
+        && !l.contains(&room.id.to_string())));
+    call.hang_up();
 }
 
 #[derive(Default)]
