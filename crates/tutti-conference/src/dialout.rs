@@ -175,6 +175,11 @@ impl ConferenceService {
         Ok(self.media().offer()?)
     }
 
+    /// Frees the port of an offer nobody answered (the dial-out failed).
+    pub fn release_port(&self, port: u16) {
+        self.media().release_port(port);
+    }
+
     /// A ringing call's progress (180, 183).
     pub fn dial_progress(&self, call_id: Uuid, progress: DialProgress) {
         tracing::debug!(call = %call_id, ?progress, "dial-out progress");
