@@ -437,7 +437,7 @@ impl RemoteAudio {
 }
 
 /// Answers an audio offer: picks the first codec of `config.preference` the offer contains,
-/// keeps `telephone-event`, mirrors the direction, honours `rtcp-mux` and the audio level
+/// keeps `telephone-event`, mirrors the direction (`inactive` to an offer on `c=0.0.0.0`), honours `rtcp-mux` and the audio level
 /// extension, and declines every other stream. The answer's `o=` line carries
 /// `config.session_id` as both session id and version.
 pub fn answer_offer(offer: &str, config: &AnswerConfig) -> Result<Negotiated, SdpError> {
@@ -465,7 +465,12 @@ pub fn answer_reoffer(
         .cloned()
         .ok_or_else(|| remote.no_common_codec(&config.preference))?;
     let telephone_event = remote.telephone_event(codec.clock_rate);
-    let direction = remote.direction.answer();
+    // An offer on hold the old way (RFC 2543's `c=0.0.0.0`) can receive nothing.
+    let direction = if remote.remote_rtp.ip().is_unspecified() {
+        Direction::Inactive
+    } else {
+        remote.direction.answer()
+    };
     let answer = build_answer(
         &remote.session,
         remote.audio_index,

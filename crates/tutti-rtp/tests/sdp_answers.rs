@@ -18,6 +18,17 @@ fn config() -> OfferConfig {
     }
 }
 
+/// How tutti answers a running call's new offers: session 900 on port 20006.
+fn answer_config() -> AnswerConfig {
+    AnswerConfig {
+        address: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
+        port: 20_006,
+        preference: AnswerConfig::default_preference(),
+        session_id: 900,
+        ptime_ms: 20,
+    }
+}
+
 fn answer(media: &str, attributes: &str) -> String {
     format!(
         "v=0\r\no=- 5 5 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\n{media}\r\n{attributes}"
@@ -145,13 +156,7 @@ fn an_answer_without_an_offered_codec_is_refused() {
 #[test]
 fn a_reoffer_is_answered_with_the_same_session_id_and_the_next_version() {
     let offer = answer("m=audio 4000 RTP/AVP 0", "a=sendonly\r\n");
-    let config = AnswerConfig {
-        address: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
-        port: 20_006,
-        preference: AnswerConfig::default_preference(),
-        session_id: 900,
-        ptime_ms: 20,
-    };
+    let config = answer_config();
     let n = answer_reoffer(&offer, &config, 901).unwrap();
     assert!(
         n.answer.contains("o=tutti 900 901 IN IP4 198.51.100.1\r\n"),
@@ -181,13 +186,16 @@ mod fuzz {
             let cut = cut.min(good.len());
             let mangled = format!("{}{}{}", &good[..cut], junk, &good[cut..]);
             let _ = accept_answer(&mangled, &config());
-            let _ = answer_reoffer(&mangled, &AnswerConfig {
-                address: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                port: 4000,
-                preference: AnswerConfig::default_preference(),
-                session_id: 1,
-                ptime_ms: 20,
-            }, 2);
+            let _ = answer_reoffer(&mangled, &answer_config(), 901);
         }
     }
+}
+
+#[test]
+fn an_offer_on_the_unspecified_address_is_answered_inactive() {
+    let offer = "v=0\r\no=- 5 6 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
+    let config = answer_config();
+    let n = answer_reoffer(offer, &config, 901).unwrap();
+    assert_eq!(n.direction, Direction::Inactive);
+    assert!(n.answer.contains("a=inactive\r\n"), "{}", n.answer);
 }
