@@ -512,3 +512,7 @@ pub fn pump_events(
         })?;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "media_tests.rs"]
+mod tests;
