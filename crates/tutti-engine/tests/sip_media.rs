@@ -165,6 +165,37 @@ fn an_answer_to_tuttis_offer_sets_the_codec_and_the_address() {
 }
 
 #[test]
+fn a_refused_join_on_a_reserved_port_keeps_it_reserved() {
+    let engine = start(36_350..=36_399, |_| {});
+    let (locked, open) = (RoomId(1), RoomId(2));
+    engine.create_room(locked, RoomSettings::default()).unwrap();
+    engine.create_room(open, RoomSettings::default()).unwrap();
+    engine.set_locked(locked, true).unwrap();
+    let (_, port) = engine.offer().unwrap();
+    let mut callee = Caller::new(500.0);
+    // PCMU first: the answerer's choice, where tutti's own preference would take G.722.
+    let answer = offer_from("127.0.0.1", port_of(&callee), "0 9", "a=sendrecv\r\n");
+    let refused = engine.join(locked, join_request(answer.clone(), Some(port)));
+    assert!(
+        matches!(refused, Err(EngineError::RoomLocked(_))),
+        "{refused:?}"
+    );
+    let garbage = engine.join(open, join_request("v=0\r\nbroken".into(), Some(port)));
+    assert!(matches!(garbage, Err(EngineError::Sdp(_))), "{garbage:?}");
+    assert_eq!(engine.metrics().reserved_ports, 1, "still reserved");
+
+    // Still tutti's offer on it: the answer is read as one.
+    let joined = engine.join(open, join_request(answer, Some(port))).unwrap();
+    assert_eq!(joined.codec, CodecKind::Pcmu);
+    callee.server = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut other = Caller::new(900.0);
+    join(&engine, open, &mut other, ParticipantSettings::default());
+    talk_now(&mut [&mut callee, &mut other], 1.0);
+    assert!(other.level(500.0, 0.5) > 0.1, "the callee is heard");
+    assert!(callee.level(900.0, 0.5) > 0.1, "the callee hears the room");
+}
+
+#[test]
 fn reserved_ports_are_released_or_expire() {
     let engine = start(36_100..=36_149, |c| {
         c.reserved_port_ttl = Duration::from_millis(300);
