@@ -351,8 +351,8 @@ impl CallLeg {
         let negotiated = &self.media.negotiated;
         match parse_datagram(bytes, negotiated.audio_level_id) {
             Ok(Parsed::Rtp(packet)) => {
-                let event_pt = negotiated.telephone_event.as_ref().map(|e| e.payload_type);
-                if packet.payload_type == negotiated.codec.payload_type {
+                let event_pt = negotiated.receive_event_payload_type;
+                if packet.payload_type == negotiated.receive_payload_type {
                     self.jitter.push_rtp(&packet, at);
                     if let Some(digit) = self.dtmf.as_mut().and_then(|d| d.poll(packet.timestamp)) {
                         on_digit(digit);

@@ -140,13 +140,14 @@ fn an_answer_to_tuttis_offer_sets_the_codec_and_the_address() {
     assert!(offer.contains(&format!("m=audio {port} RTP/AVP 111 9 0 8 101 110\r\n")));
     assert_eq!(engine.metrics().reserved_ports, 1);
 
-    // The callee answers PCMU, though tutti prefers Opus and G.722.
+    // The callee answers PCMU, though tutti prefers Opus and G.722, and numbers it 98: tutti
+    // sends it as 98 and expects it as 0, the number of its offer.
     let mut callee = Caller::new(500.0);
     let answer = offer_from(
         "127.0.0.1",
         port_of(&callee),
-        "0 101",
-        "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n",
+        "98 101",
+        "a=rtpmap:98 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n",
     );
     let joined = engine.join(room, join_request(answer, Some(port))).unwrap();
     assert_eq!(joined.port, port);

@@ -186,6 +186,13 @@ pub struct Negotiated {
     pub codec: PayloadFormat,
     /// The payload type for RFC 4733 events, when offered at the codec's clock rate (or any).
     pub telephone_event: Option<PayloadFormat>,
+    /// The payload type the remote side sends the codec with: the codec's own, unless tutti
+    /// made the offer and the answer numbered the codec differently, when it is the number
+    /// of tutti's offer (the numbers of a description are those its writer receives,
+    /// RFC 3264 §5.1).
+    pub receive_payload_type: u8,
+    /// The payload type the remote side sends telephone events with (as for the codec).
+    pub receive_event_payload_type: Option<u8>,
     /// Where the caller wants RTP.
     pub remote_rtp: SocketAddr,
     /// Where the caller wants RTCP.
@@ -423,6 +430,8 @@ impl RemoteAudio {
     ) -> Negotiated {
         let telephone_event = self.telephone_event(codec.clock_rate);
         Negotiated {
+            receive_payload_type: codec.payload_type,
+            receive_event_payload_type: telephone_event.as_ref().map(|e| e.payload_type),
             codec,
             telephone_event,
             remote_rtp: self.remote_rtp,

@@ -105,7 +105,9 @@ pub fn make_offer(config: &OfferConfig) -> String {
 /// Reads the remote side's answer to the offer `config` describes: the codec is the first of
 /// the answer's formats that tutti offered (the answerer's choice, RFC 3264 §6.1), sent with
 /// the answer's payload type numbers; the direction is the answer's, seen from tutti's side
-/// (`recvonly` in the answer: tutti only sends). [`Negotiated::answer`] holds tutti's offer.
+/// (`recvonly` in the answer: tutti only sends). What the remote side sends is expected with
+/// the offer's numbers ([`Negotiated::receive_payload_type`]). [`Negotiated::answer`] holds
+/// tutti's offer.
 pub fn accept_answer(answer: &str, config: &OfferConfig) -> Result<Negotiated, SdpError> {
     let remote = RemoteAudio::parse(answer)?;
     let offered = |name: &str, clock: u32| {
@@ -122,5 +124,16 @@ pub fn accept_answer(answer: &str, config: &OfferConfig) -> Result<Negotiated, S
         .cloned()
         .ok_or_else(|| remote.no_common_codec(&config.preference))?;
     let direction = remote.direction.answer();
-    Ok(remote.negotiated(codec, direction, make_offer(config)))
+    let receive = offered_format(&codec.name, codec.clock_rate).map_or(codec.payload_type, |f| f.0);
+    let mut negotiated = remote.negotiated(codec, direction, make_offer(config));
+    negotiated.receive_payload_type = receive;
+    negotiated.receive_event_payload_type =
+        negotiated
+            .telephone_event
+            .as_ref()
+            .map(|event| match event.clock_rate {
+                48_000 => EVENT_PAYLOAD_TYPE_48K,
+                _ => EVENT_PAYLOAD_TYPE_8K,
+            });
+    Ok(negotiated)
 }

@@ -199,3 +199,33 @@ fn an_offer_on_the_unspecified_address_is_answered_inactive() {
     assert_eq!(n.direction, Direction::Inactive);
     assert!(n.answer.contains("a=inactive\r\n"), "{}", n.answer);
 }
+
+#[test]
+fn media_from_the_answerer_is_expected_with_the_offers_numbers() {
+    let n = accept_answer(
+        &answer(
+            "m=audio 4000 RTP/AVP 96 97",
+            "a=rtpmap:96 opus/48000/2\r\na=rtpmap:97 telephone-event/48000\r\n",
+        ),
+        &config(),
+    )
+    .unwrap();
+    assert_eq!(n.codec.payload_type, 96, "sent with the answer's number");
+    assert_eq!(
+        n.receive_payload_type, 111,
+        "received with the offer's number"
+    );
+    assert_eq!(n.receive_event_payload_type, Some(110));
+    let same = accept_answer(
+        &answer(
+            "m=audio 4000 RTP/AVP 0 101",
+            "a=rtpmap:101 telephone-event/8000\r\n",
+        ),
+        &config(),
+    )
+    .unwrap();
+    assert_eq!(
+        (same.receive_payload_type, same.receive_event_payload_type),
+        (0, Some(101))
+    );
+}
