@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use tutti_codec::{CodecKind, EncoderSettings};
 use tutti_engine::tutti_rtp::sdp::SdpError;
 use tutti_engine::{
-    Engine, EngineConfig, EngineError, EngineEvent, JoinRequest, LeaveReason, RoomId, RoomSettings,
+    Engine, EngineConfig, EngineError, EngineEvent, JoinRequest, LeaveReason, ParticipantChange,
+    RoomId, RoomSettings,
 };
 use tutti_mix::ParticipantSettings;
 use tutti_rtp::packet::{parse_datagram, write_rtp, Datagram, OutgoingRtp};
@@ -294,6 +295,9 @@ fn hold_and_resume_keep_the_call_and_its_session() {
     talk_now(&mut [&mut held, &mut other], 0.6);
     assert!(held.level(700.0, 0.3) > 0.1);
     let (session, version) = origin(&joined.answer);
+    engine
+        .update(room, key, ParticipantChange::Moderator(true))
+        .unwrap();
     let port = port_of(&held);
     let pcmu = |attributes: &str| offer_from("127.0.0.1", port, "0", attributes);
 
@@ -335,8 +339,10 @@ fn hold_and_resume_keep_the_call_and_its_session() {
         assert!(held.level(700.0, 0.4) > 0.1, "resumed after {direction}");
         assert!(other.level(300.0, 0.4) > 0.1, "heard after {direction}");
     }
+    // Its place and settings are those it had.
     let snapshot = engine.snapshot(room).unwrap();
-    assert!(snapshot.participants.iter().any(|p| p.key == key));
+    let state = snapshot.participants.iter().find(|p| p.key == key).unwrap();
+    assert!(state.moderator);
 }
 
 #[test]
