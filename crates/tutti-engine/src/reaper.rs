@@ -4,12 +4,11 @@
 //! tick never waits on the allocator or on a socket's close.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use tutti_codec::AudioEncoder;
 use tutti_mix::{AudioSource, DetachedParticipant};
 
 use crate::leg::CallLeg;
 use crate::recorder::Recorder;
-use crate::room::{EngineRoom, RoomSettings};
+use crate::room::{EngineRoom, RoomSettings, SharedEncoder};
 use crate::{EngineError, ParticipantKey};
 
 /// How many things may wait to be freed before a mixer thread frees them itself.
@@ -21,13 +20,15 @@ pub(crate) enum Garbage {
     Leg(Box<CallLeg>),
     Participant(DetachedParticipant),
     Source(Box<dyn AudioSource>),
-    Encoder(Box<dyn AudioEncoder>),
+    SharedEncoder(SharedEncoder),
     Recorder(Recorder),
     Settings(Box<RoomSettings>),
     Room(Box<EngineRoom>),
     Keys(Vec<ParticipantKey>),
     Reply(Sender<Result<(), EngineError>>),
     Barrier(Sender<()>),
+    SocketReply(Sender<Option<std::sync::Arc<mio::net::UdpSocket>>>),
+    StateReply(Sender<Option<crate::leg::LegState>>),
 }
 
 /// The mixer threads' side of the reaper.
