@@ -141,7 +141,8 @@ pub struct Engine {
     reaper_join: Option<std::thread::JoinHandle<()>>,
     next_token: AtomicUsize,
     drops: Arc<DropCounters>,
-    reserved: ReservedPorts,
+    /// Sockets held for joins to come; the reaper thread closes expired ones.
+    reserved: Arc<ReservedPorts>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -207,7 +208,8 @@ impl Engine {
     /// Starts the mixer and receive threads.
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let (event_sender, events) = crossbeam_channel::bounded(config.event_capacity.max(16));
-        let (reaper, reaper_join) = Reaper::spawn().map_err(EngineError::Thread)?;
+        let reserved = Arc::new(ReservedPorts::new(config.reserved_port_ttl));
+        let (reaper, reaper_join) = Reaper::spawn(reserved.clone()).map_err(EngineError::Thread)?;
         let mut threads = Vec::new();
         for index in 0..config.mixer_threads.max(1) {
             let (receiver, receiver_join) =
@@ -251,7 +253,7 @@ impl Engine {
             reaper_join: Some(reaper_join),
             next_token: AtomicUsize::new(1),
             drops: Arc::new(DropCounters::default()),
-            reserved: ReservedPorts::new(config.reserved_port_ttl),
+            reserved,
             config,
         })
     }

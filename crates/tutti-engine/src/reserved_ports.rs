@@ -90,6 +90,12 @@ impl ReservedPorts {
         held.len()
     }
 
+    /// Closes the reservations whose time ran out.
+    pub(crate) fn expire_now(&self) {
+        let mut held = self.held();
+        self.expire(&mut held);
+    }
+
     fn expire(&self, held: &mut HashMap<u16, Reserved>) {
         let ttl = self.ttl;
         held.retain(|_, reserved| reserved.since.elapsed() < ttl);
