@@ -38,6 +38,7 @@ impl GstCaller {
                     settings,
                     latching: Some(false),
                     signalled_source: None,
+                    port: None,
                 },
             )
             .expect("join");
@@ -318,6 +319,7 @@ fn five_percent_loss_and_reordering_stay_continuous() {
                 settings: ParticipantSettings::default(),
                 latching: Some(false),
                 signalled_source: None,
+                port: None,
             },
         )
         .unwrap();

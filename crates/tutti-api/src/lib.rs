@@ -14,6 +14,7 @@ mod logins;
 mod metrics;
 mod notifier;
 mod request;
+mod sip;
 mod voipbin;
 pub mod webhooks;
 
@@ -126,7 +127,7 @@ async fn unknown_path(
     };
     if under("/v1.0") {
         voipbin::error_page(status, message, &headers)
-    } else if under("/v2/conferences") || under("/v2/auth") {
+    } else if under("/v2/conferences") || under("/v2/auth") || under("/v2/sip") {
         fonestorm::error_page(status, message, &headers)
     } else if under("/v2") {
         kazoo::error_page(status, message, &headers)

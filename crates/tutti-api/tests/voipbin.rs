@@ -298,6 +298,8 @@ async fn conferences_have_voipbins_shape_and_page_newest_first() {
         .map(String::as_str)
         .collect();
     let mut expected = vec![
+        "conference_numbers",
+        "pins",
         "conferencecall_ids",
         "customer_id",
         "data",

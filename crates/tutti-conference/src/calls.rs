@@ -31,6 +31,7 @@ impl ConferenceService {
             created_us: at,
             modified_us: at,
             left_us: None,
+            failure: None,
         };
         self.put_call(&call)?;
         self.publish(
@@ -42,7 +43,7 @@ impl ConferenceService {
         Ok(call)
     }
 
-    fn put_call(&self, call: &Call) -> Result<(), ServiceError> {
+    pub(crate) fn put_call(&self, call: &Call) -> Result<(), ServiceError> {
         let document =
             serde_json::to_value(call).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         self.store().put_item(
@@ -80,6 +81,7 @@ impl ConferenceService {
             tracing::warn!(%error, call = %call.id, "a call's status could not be stored");
         }
         let name = match status {
+            CallStatus::Dialing => "call-dialing",
             CallStatus::Joining => "call-joining",
             CallStatus::Joined => "add-member",
             CallStatus::Leaving => "call-leaving",

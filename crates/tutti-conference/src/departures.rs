@@ -79,6 +79,7 @@ impl ConferenceService {
         let Some(info) = self.take_participant(conference_id, participant_id) else {
             return;
         };
+        self.sip_participant_left(conference_id, participant_id, why);
         tracing::info!(
             conference = %conference_id,
             participant = participant_id,
@@ -155,6 +156,7 @@ impl ConferenceService {
     pub(crate) fn close_room(&self, conference: &Conference) {
         self.media().end_room(conference.id);
         for (id, info) in self.take_participants(conference.id) {
+            self.sip_participant_left(conference.id, id, Departure::ConferenceEnded);
             tracing::info!(
                 conference = %conference.id,
                 participant = id,

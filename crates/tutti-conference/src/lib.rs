@@ -8,22 +8,31 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod actions;
+mod caller_controls;
 mod calls;
 mod departures;
+mod dialin;
+pub mod dialout;
 pub mod events;
 pub mod fields;
 pub mod lifecycle;
 mod live;
+pub mod lobby;
 mod media;
 pub mod outbox;
 mod recordings;
 mod schedule;
 pub mod schema;
 mod service;
+mod sip_directory;
 
 /// The outbound-address rule and media names, shared by every face and the server.
 pub use tutti_outbound as outbound;
 
+pub use dialin::{CallState, IncomingCall, LiveCall, ENTRY_TIMEOUT};
+pub use dialout::{
+    check_sip_uri, DialOut, DialProgress, DialRequest, Dialer, DEFAULT_DIAL_TIMEOUT,
+};
 pub use events::{ConferenceEvent, Departure, Digit, MediaEvent, MediaEventKind};
 pub use lifecycle::{
     Call, CallStatus, ConferenceState, ConferenceStatus, Recording, RecordingStatus,
@@ -38,12 +47,19 @@ pub use media::{
 };
 pub use recordings::MAX_RECORDING_SECONDS;
 pub use schedule::{Attendance, ScheduleStatus, SCHEDULE_INTERVAL};
+pub use sip_directory::{
+    digest_ha1, is_sip_number, SipCredential, SipDirectory, SipNumber, SipUser, DEFAULT_SIP_REALM,
+    MIN_SIP_PASSWORD,
+};
 
 pub use schema::{validate_conference, ValidationErrors};
 pub use service::{
     Conference, ConferenceService, NewAccount, ServiceError, Session, DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
 };
+
+#[cfg(test)]
+mod dialin_tests;
 
 #[cfg(test)]
 mod tests {

@@ -79,6 +79,8 @@ impl ConferenceState {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CallStatus {
+    /// A dial-out call ringing.
+    Dialing,
     /// Its media is up and its pre-actions run; the room does not hear it yet.
     #[default]
     Joining,
@@ -94,6 +96,7 @@ impl CallStatus {
     /// The status as VoIPbin spells it.
     pub fn as_str(self) -> &'static str {
         match self {
+            CallStatus::Dialing => "dialing",
             CallStatus::Joining => "joining",
             CallStatus::Joined => "joined",
             CallStatus::Leaving => "leaving",
@@ -136,6 +139,9 @@ pub struct Call {
     /// When it left, Unix microseconds.
     #[serde(default)]
     pub left_us: Option<i64>,
+    /// Why a dial-out call never joined (`SIP 486 Busy Here`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Where a recording is.

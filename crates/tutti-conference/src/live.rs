@@ -35,6 +35,15 @@ pub struct JoinRequest {
     pub pin: Option<String>,
     /// Where the caller's signalling came from (a SIP message's source), when known.
     pub signalled_source: Option<std::net::IpAddr>,
+    /// The local media port the caller's media already uses (a SIP call moving in from its
+    /// lobby, a dial-out call answering tutti's offer).
+    pub port: Option<u16>,
+    /// The call's id when it already has one (a dial-out call keeps the id it rang with).
+    pub call_id: Option<Uuid>,
+    /// Joins muted whatever its role says.
+    pub muted: bool,
+    /// Joins deaf whatever its role says.
+    pub deaf: bool,
 }
 
 /// What the control plane remembers of a participant beyond its media state.
@@ -175,8 +184,8 @@ impl ConferenceService {
         }
         let role = if moderator { "moderator" } else { "member" };
         let document = &conference.document;
-        let speak = !role_flag(document, role, "join_muted", !moderator);
-        let hear = !role_flag(document, role, "join_deaf", false);
+        let speak = !role_flag(document, role, "join_muted", !moderator) && !request.muted;
+        let hear = !role_flag(document, role, "join_deaf", false) && !request.deaf;
         let pre_actions = actions_of(document, "pre_actions");
         // require_moderator / wait_for_moderator: members neither speak nor hear until a
         // moderator is there. Pre-actions hold everyone until they are done.
@@ -196,10 +205,10 @@ impl ConferenceService {
                 .unwrap_or(20.0) as f32,
             latching: request.latching,
             signalled_source: request.signalled_source,
-            port: None,
+            port: request.port,
         };
         let info = ParticipantInfo {
-            call_id: Uuid::now_v7(),
+            call_id: request.call_id.unwrap_or_else(Uuid::now_v7),
             joined: now(),
             caller_id_name: request.caller_id_name.clone(),
             caller_id_number: request.caller_id_number.clone(),
@@ -472,6 +481,9 @@ impl ConferenceService {
 
     /// Turns a media-plane report into the event subscribers see.
     pub fn on_media_event(&self, event: &crate::events::MediaEvent) {
+        if self.lobby_event(event) {
+            return;
+        }
         let Some(account) = self.running_account(event.conference) else {
             return;
         };
@@ -491,6 +503,7 @@ impl ConferenceService {
                     participant_id: Some(participant),
                     digit: Some(digit),
                 });
+                self.caller_control(account, event.conference, participant, digit.digit);
                 return;
             }
             MediaEventKind::Left(why) => {
@@ -716,7 +729,7 @@ pub(crate) fn actions_of(document: &Value, key: &str) -> Vec<Value> {
 
 /// Whether `pin` opens `conference`: `Some(true)` for a moderator PIN, `Some(false)` for the
 /// generated PIN or a member PIN.
-fn pin_role(conference: &Conference, pin: &str) -> Option<bool> {
+pub(crate) fn pin_role(conference: &Conference, pin: &str) -> Option<bool> {
     let in_role = |role: &str| {
         conference
             .document

@@ -177,7 +177,11 @@ pub trait MediaPlane: Send + Sync {
     fn join(&self, room: Uuid, spec: &JoinSpec) -> Result<JoinedMedia, MediaError>;
     /// Applies a new offer from a participant already in the room (a SIP re-INVITE or UPDATE:
     /// hold with `sendonly`/`inactive`/`c=0.0.0.0`, resume, a new address or codec); returns
-    /// the SDP answer. The participant keeps its port and its place in the room.
+    /// the SDP answer (the `o=` session id kept, its version incremented). The participant
+    /// keeps its port and its place in the room; a call on hold is not timed out. An offer
+    /// with no common codec is [`MediaError::Offer`] (SIP 488) and the call keeps its media.
+    /// Offers for one participant are applied one at a time (SIP answers a second
+    /// re-INVITE during the first with 491).
     fn renegotiate(&self, room: Uuid, participant: u32, offer: &str) -> Result<String, MediaError> {
         let _ = (room, participant, offer);
         Err(MediaError::Unavailable(
@@ -192,7 +196,9 @@ pub trait MediaPlane: Send + Sync {
     }
     /// Takes a participant out of the room but keeps its port reserved, for a join with
     /// [`JoinSpec::port`] (a dial-in caller moving from its lobby into the conference); returns
-    /// the port.
+    /// the port. The participant leaves as a kick does: its [`MediaEventKind::Left`](crate::MediaEventKind::Left) with
+    /// [`Departure::Kicked`](crate::Departure::Kicked) follows (and the room's exit tone plays), which is no kick of the
+    /// call. A reserved port not joined on is closed after a few minutes (the engine: 3).
     fn detach(&self, room: Uuid, participant: u32) -> Result<u16, MediaError> {
         let _ = (room, participant);
         Err(MediaError::Unavailable(

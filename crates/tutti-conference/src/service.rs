@@ -171,6 +171,8 @@ pub struct ConferenceService {
     /// When conferences end by themselves (VoIPbin `timeout`, FoneStorm `end_time`): conference →
     /// (account, Unix seconds).
     pub(crate) deadlines: std::sync::Mutex<std::collections::HashMap<Uuid, (Uuid, i64)>>,
+    /// SIP calls: the realm, calls in lobbies or conferences, dial-outs, caller controls.
+    pub(crate) sip: crate::dialin::SipState,
 }
 
 impl std::fmt::Debug for ConferenceService {
@@ -251,6 +253,7 @@ impl ConferenceService {
             call_steps: std::sync::Mutex::default(),
             events: tokio::sync::broadcast::channel(crate::events::EVENT_BACKLOG).0,
             deadlines: std::sync::Mutex::default(),
+            sip: crate::dialin::SipState::default(),
         })
     }
 

@@ -50,6 +50,9 @@ pub struct EngineConfig {
     /// on time even while other work shares the cores. Default on; without the permission the
     /// threads run at the normal priority.
     pub raise_priority: bool,
+    /// How long a reserved media port (an offer awaiting its answer, a participant detached
+    /// to join another room) waits to be joined on before it is closed (default 3 minutes).
+    pub reserved_port_ttl: Duration,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             rtcp_interval: Duration::from_secs(5),
             batch_sends: true,
             raise_priority: true,
+            reserved_port_ttl: Duration::from_secs(180),
         }
     }
 }

@@ -13,7 +13,9 @@ use crossbeam_channel::{Receiver, Sender};
 use tutti_codec::CodecKind;
 use tutti_mix::{DetachedParticipant, ParticipantSettings, ToneGenerator, ToneProgram};
 use tutti_rtp::rtcp::{NtpClock, RtcpSession};
-use tutti_rtp::sdp::{answer_offer, AnswerConfig};
+use tutti_rtp::sdp::{
+    accept_answer, answer_offer, make_offer, AnswerConfig, Negotiated, OfferConfig,
+};
 
 use crate::histogram::HistogramSnapshot;
 use crate::inbox::{DropCounters, DropReason, Inbox};
@@ -23,10 +25,14 @@ use crate::player::ClipPlayer;
 use crate::reaper::Reaper;
 use crate::receiver::{self, ReceiverCommand, ReceiverHandle};
 use crate::recorder::Recorder;
-use crate::room::{reserved_participants, Arrival, RoomSettings};
+use crate::reserved_ports::{Reserved, ReservedPorts};
+use crate::room::{reserved_participants, Arrival, RoomSettings, SharedEncoder};
 use crate::snapshot::RoomSnapshot;
 use crate::source::SourceGuard;
 use crate::{wav, EngineConfig, EngineError, EngineEvent, ParticipantKey, RoomId};
+
+#[path = "renegotiate.rs"]
+mod renegotiate;
 
 /// A participant asking to join.
 #[derive(Clone, Debug)]
@@ -40,6 +46,10 @@ pub struct JoinRequest {
     /// Where the caller's signalling came from (a SIP message's source), when known: a
     /// caller behind NAT, whose offer names a private address, is expected from this host.
     pub signalled_source: Option<IpAddr>,
+    /// The local media port to join on: one reserved by [`Engine::offer`] or
+    /// [`Engine::detach`], else bound exactly (an error when it cannot be). When tutti offered
+    /// on it, [`JoinRequest::offer`] is the remote side's answer to that offer.
+    pub port: Option<u16>,
 }
 
 /// A participant that joined.
@@ -47,7 +57,7 @@ pub struct JoinRequest {
 pub struct Joined {
     /// Its key in the room.
     pub key: ParticipantKey,
-    /// The SDP answer for the caller.
+    /// The SDP answer for the caller (tutti's offer, when the join carried an answer to it).
     pub answer: String,
     /// The local media port.
     pub port: u16,
@@ -91,6 +101,18 @@ pub struct EngineMetrics {
     pub batched_send_failures: u64,
     /// Mixer threads running at a raised priority (see [`EngineConfig::raise_priority`]).
     pub raised_priority_threads: usize,
+    /// Media ports held for a join to come (offers awaiting answers, detached participants).
+    pub reserved_ports: usize,
+}
+
+/// What a leg is built from, off the mixer thread.
+struct LegParts {
+    media: LegMedia,
+    decoder: Box<dyn tutti_codec::AudioDecoder>,
+    encoder: Box<dyn tutti_codec::AudioEncoder>,
+    /// One more encoder like the leg's, for the room to share if it has none of the kind.
+    shared_encoder: Option<SharedEncoder>,
+    guard: Box<SourceGuard>,
 }
 
 struct ThreadHandle {
@@ -119,6 +141,8 @@ pub struct Engine {
     reaper_join: Option<std::thread::JoinHandle<()>>,
     next_token: AtomicUsize,
     drops: Arc<DropCounters>,
+    /// Sockets held for joins to come; the reaper thread closes expired ones.
+    reserved: Arc<ReservedPorts>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -184,7 +208,8 @@ impl Engine {
     /// Starts the mixer and receive threads.
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let (event_sender, events) = crossbeam_channel::bounded(config.event_capacity.max(16));
-        let (reaper, reaper_join) = Reaper::spawn().map_err(EngineError::Thread)?;
+        let reserved = Arc::new(ReservedPorts::new(config.reserved_port_ttl));
+        let (reaper, reaper_join) = Reaper::spawn(reserved.clone()).map_err(EngineError::Thread)?;
         let mut threads = Vec::new();
         for index in 0..config.mixer_threads.max(1) {
             let (receiver, receiver_join) =
@@ -221,7 +246,6 @@ impl Engine {
             });
         }
         Ok(Self {
-            config,
             threads,
             rooms: Mutex::new(HashMap::new()),
             events,
@@ -229,6 +253,8 @@ impl Engine {
             reaper_join: Some(reaper_join),
             next_token: AtomicUsize::new(1),
             drops: Arc::new(DropCounters::default()),
+            reserved,
+            config,
         })
     }
 
@@ -317,8 +343,10 @@ impl Engine {
         self.send(handle.thread, Command::DestroyRoom { room })
     }
 
-    /// Joins a plain-RTP participant: binds its port, answers its offer, and puts it in the
-    /// room once the room accepts it (not locked, not full).
+    /// Joins a plain-RTP participant: binds its port (or takes the one asked for), answers
+    /// its offer (or reads its answer to tutti's offer), and puts it in the room once the room
+    /// accepts it (not locked, not full). A join on a port asked for that fails leaves the
+    /// port reserved.
     pub fn join(&self, room: RoomId, request: JoinRequest) -> Result<Joined, EngineError> {
         let (thread, key) = {
             let rooms = self.rooms.lock().map_err(|_| EngineError::Stopped)?;
@@ -328,17 +356,156 @@ impl Engine {
                 handle.next_key.fetch_add(1, Ordering::Relaxed),
             )
         };
-        let (socket, port) = bind_media_socket(&self.config)?;
-        let negotiated = answer_offer(
-            &request.offer,
-            &AnswerConfig {
-                address: self.config.public_address,
-                port,
-                preference: self.config.codec_preference.clone(),
-                session_id: random_u64() >> 1,
-                ptime_ms: 20,
+        let (socket, port, offer) = self.join_socket(request.port)?;
+        let result = self.join_on(thread, room, key, &request, &socket, port, offer.as_ref());
+        if result.is_err() && request.port.is_some() {
+            self.reserve(thread, socket, offer);
+        }
+        result
+    }
+
+    /// The socket a join uses: the reserved one of `port` (with the offer made on it), the
+    /// port bound exactly, or a fresh port of the range.
+    fn join_socket(
+        &self,
+        port: Option<u16>,
+    ) -> Result<(Arc<mio::net::UdpSocket>, u16, Option<OfferConfig>), EngineError> {
+        let Some(port) = port else {
+            let (socket, port) = bind_media_socket(&self.config)?;
+            socket.set_nonblocking(true)?;
+            return Ok((Arc::new(mio::net::UdpSocket::from_std(socket)), port, None));
+        };
+        if let Some(reserved) = self.reserved.take(port) {
+            return Ok((reserved.socket, port, reserved.offer));
+        }
+        let bound = std::net::UdpSocket::bind(SocketAddr::new(self.config.bind_address, port))
+            .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+            .map_err(|source| EngineError::PortUnavailable { port, source })?;
+        Ok((Arc::new(mio::net::UdpSocket::from_std(bound)), port, None))
+    }
+
+    /// Holds `socket` for a later join, off `thread`'s receive thread.
+    fn reserve(
+        &self,
+        thread: usize,
+        socket: Arc<mio::net::UdpSocket>,
+        offer: Option<OfferConfig>,
+    ) -> u16 {
+        // Not registered (a join refused before it was) is fine too.
+        let _ = receiver::deregister(&self.threads[thread].receiver.registry, &socket);
+        let port = socket.local_addr().map_or(0, |a| a.port());
+        self.reserved.insert(port, Reserved::new(socket, offer));
+        port
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join_on(
+        &self,
+        thread: usize,
+        room: RoomId,
+        key: ParticipantKey,
+        request: &JoinRequest,
+        socket: &Arc<mio::net::UdpSocket>,
+        port: u16,
+        offer: Option<&OfferConfig>,
+    ) -> Result<Joined, EngineError> {
+        let (negotiated, session_id, session_version) = match offer {
+            Some(offer) => (
+                accept_answer(&request.offer, offer)?,
+                offer.session_id,
+                offer.session_version,
+            ),
+            None => {
+                let session_id = random_u64() >> 1;
+                let answer = answer_offer(&request.offer, &self.answer_config(port, session_id))?;
+                (answer, session_id, session_id)
+            }
+        };
+        let latching = request.latching.unwrap_or(self.config.latching);
+        let parts = self.leg_parts(
+            negotiated,
+            latching,
+            request.signalled_source,
+            session_id,
+            session_version,
+        )?;
+        let codec = parts.media.codec;
+        let answer = parts.media.negotiated.answer.clone();
+        let ssrc = random_u64() as u32;
+        let now = Instant::now();
+        let rtcp = RtcpSession::new(
+            ssrc,
+            format!("tutti-{ssrc:08x}"),
+            NtpClock::new(now, SystemTime::now()),
+        );
+        let token = mio::Token(self.next_token.fetch_add(1, Ordering::Relaxed));
+        let receiver = &self.threads[thread].receiver;
+        receiver::register(&receiver.registry, socket, token)?;
+        let inbox = Arc::new(Inbox::new(self.drops.clone()));
+        let leg = CallLeg::new(
+            socket.clone(),
+            inbox.clone(),
+            parts.media,
+            parts.decoder,
+            parts.encoder,
+            rtcp,
+            ssrc,
+            now,
+        );
+        let _ = receiver.commands.send(ReceiverCommand::Add(
+            token,
+            socket.clone(),
+            inbox,
+            parts.guard,
+        ));
+        let _ = receiver.waker.wake();
+
+        let (reply, result) = crossbeam_channel::bounded(1);
+        self.send(
+            thread,
+            Command::Join {
+                room,
+                arrival: Arrival {
+                    key,
+                    leg: Box::new(leg),
+                    participant: DetachedParticipant::new(request.settings),
+                    shared_encoder: parts.shared_encoder,
+                    token,
+                },
+                reply,
             },
         )?;
+        result
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| EngineError::Stopped)??;
+        Ok(Joined {
+            key,
+            answer,
+            port,
+            codec,
+        })
+    }
+
+    /// How tutti answers an offer on `port`.
+    fn answer_config(&self, port: u16, session_id: u64) -> AnswerConfig {
+        AnswerConfig {
+            address: self.config.public_address,
+            port,
+            preference: self.config.codec_preference.clone(),
+            session_id,
+            ptime_ms: 20,
+        }
+    }
+
+    /// Everything a leg needs for `negotiated`, built here, off the mixer thread.
+    fn leg_parts(
+        &self,
+        negotiated: Negotiated,
+        latching: bool,
+        signalled_source: Option<IpAddr>,
+        session_id: u64,
+        session_version: u64,
+    ) -> Result<LegParts, EngineError> {
         let offered = negotiated.remote_rtp.ip();
         if !offered.is_unspecified() && offered.is_ipv4() != self.config.public_address.is_ipv4() {
             return Err(EngineError::AddressFamily {
@@ -355,76 +522,76 @@ impl Engine {
             .opus
             .toward_listener(opus.max_average_bitrate, opus.use_inband_fec);
         let encoder = tutti_codec::encoder_for(codec, &encoding)?;
-        let ssrc = random_u64() as u32;
-        let now = Instant::now();
-        let rtcp = RtcpSession::new(
-            ssrc,
-            format!("tutti-{ssrc:08x}"),
-            NtpClock::new(now, SystemTime::now()),
-        );
-        let answer = negotiated.answer.clone();
-        let latching = request.latching.unwrap_or(self.config.latching);
         let guard = Box::new(SourceGuard::new(
             &negotiated,
             latching,
-            request.signalled_source,
+            signalled_source,
             self.config.nat_any_source,
         ));
-        let media = LegMedia {
-            negotiated,
-            codec,
-            encoding,
-            latching,
-            unproven_send_window: self.config.unproven_send_window,
-        };
-
-        socket.set_nonblocking(true)?;
-        let mut socket = mio::net::UdpSocket::from_std(socket);
-        let token = mio::Token(self.next_token.fetch_add(1, Ordering::Relaxed));
-        let receiver = &self.threads[thread].receiver;
-        receiver::register(&receiver.registry, &mut socket, token)?;
-        let socket = Arc::new(socket);
-        let inbox = Arc::new(Inbox::new(self.drops.clone()));
-        let leg = CallLeg::new(
-            socket.clone(),
-            inbox.clone(),
-            media,
+        Ok(LegParts {
+            media: LegMedia {
+                negotiated,
+                codec,
+                encoding,
+                latching,
+                unproven_send_window: self.config.unproven_send_window,
+                session_id,
+                session_version,
+                signalled_source,
+            },
             decoder,
             encoder,
-            rtcp,
-            ssrc,
-            now,
-        );
-        let _ = receiver
-            .commands
-            .send(ReceiverCommand::Add(token, socket, inbox, guard));
-        let _ = receiver.waker.wake();
-
-        let shared_encoder = tutti_codec::encoder_for(codec, &encoding).ok();
-        let (reply, result) = crossbeam_channel::bounded(1);
-        self.send(
-            thread,
-            Command::Join {
-                room,
-                arrival: Arrival {
-                    key,
-                    leg: Box::new(leg),
-                    participant: DetachedParticipant::new(request.settings),
-                    shared_encoder,
-                    token,
-                },
-                reply,
-            },
-        )?;
-        result
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| EngineError::Stopped)??;
-        Ok(Joined {
-            key,
-            answer,
-            port,
-            codec,
+            shared_encoder: tutti_codec::encoder_for(codec, &encoding)
+                .ok()
+                .map(SharedEncoder::new),
+            guard,
         })
+    }
+
+    /// Binds a media port, keeps it reserved, and returns tutti's SDP offer on it with the
+    /// port: a join with [`JoinRequest::port`] set to it and the remote side's answer as
+    /// [`JoinRequest::offer`] starts the call. Unused, the port is closed by
+    /// [`Engine::release_port`] or after [`EngineConfig::reserved_port_ttl`].
+    pub fn offer(&self) -> Result<(String, u16), EngineError> {
+        let (socket, port) = bind_media_socket(&self.config)?;
+        socket.set_nonblocking(true)?;
+        let session_id = random_u64() >> 1;
+        let config = OfferConfig {
+            address: self.config.public_address,
+            port,
+            preference: self.config.codec_preference.clone(),
+            session_id,
+            session_version: session_id,
+            ptime_ms: 20,
+        };
+        let offer = make_offer(&config);
+        let socket = Arc::new(mio::net::UdpSocket::from_std(socket));
+        self.reserved
+            .insert(port, Reserved::new(socket, Some(config)));
+        Ok((offer, port))
+    }
+
+    /// Closes a reserved port nobody joined on; returns whether it was reserved.
+    pub fn release_port(&self, port: u16) -> bool {
+        self.reserved.release(port)
+    }
+
+    /// Takes a participant out of its room as [`Engine::leave`] does (its
+    /// [`EngineEvent::Left`] with [`crate::LeaveReason::Kicked`], the exit tone) but keeps its
+    /// socket reserved and returns the port: a join with [`JoinRequest::port`] set to it, in
+    /// any room, goes on receiving what the caller sends there.
+    pub fn detach(&self, room: RoomId, key: ParticipantKey) -> Result<u16, EngineError> {
+        let thread = self.room_thread(room)?;
+        let (reply, detached) = crossbeam_channel::bounded(1);
+        self.send(thread, Command::Detach { room, key, reply })?;
+        let socket = detached
+            .recv_timeout(Duration::from_secs(2))
+            .map_err(|_| EngineError::Stopped)?
+            .ok_or(EngineError::UnknownParticipant {
+                room,
+                participant: key,
+            })?;
+        Ok(self.reserve(thread, socket, None))
     }
 
     /// Removes a participant (kick or hang-up).
@@ -641,6 +808,7 @@ impl Engine {
             metrics.raised_priority_threads +=
                 usize::from(m.priority_raised.load(Ordering::Relaxed));
         }
+        metrics.reserved_ports = self.reserved.len();
         metrics.drops = DropReason::ALL
             .iter()
             .map(|&reason| (reason, self.drops.get(reason)))

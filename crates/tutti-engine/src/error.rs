@@ -113,6 +113,14 @@ pub enum EngineError {
         /// Last port of the range.
         last: u16,
     },
+    /// A join asked for a media port that is neither reserved nor free to bind.
+    #[error("media port {port} is not available: {source}")]
+    PortUnavailable {
+        /// The port asked for.
+        port: u16,
+        /// Why it could not be bound.
+        source: std::io::Error,
+    },
     /// The offer's media address is of the other IP family than this server's media.
     #[error("the offer's media address {offered} is {}, but this server's media address {media} is {}: offer an {} address", family(*offered), family(*media), family(*media))]
     AddressFamily {

@@ -1,7 +1,7 @@
 //! One participant's media on its mixer thread: datagrams in, one 20 ms frame out per tick;
 //! mixed audio in, RTP out. Everything is allocated when the participant joins.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +15,7 @@ use tutti_rtp::dtmf::{DtmfDigit, DtmfReceiver};
 use tutti_rtp::jitter::{JitterBuffer, JitterConfig, Playout};
 use tutti_rtp::packet::{parse_datagram, write_rtp, AudioLevel, Datagram as Parsed, OutgoingRtp};
 use tutti_rtp::rtcp::RtcpSession;
-use tutti_rtp::sdp::Negotiated;
+use tutti_rtp::sdp::{Direction, Negotiated};
 
 use crate::inbox::{DropReason, Inbox};
 use crate::send_batch::SendBatch;
@@ -80,6 +80,25 @@ pub struct LegMedia {
     /// How long media may go to the offer's address before a packet from the caller has
     /// proven it (see [`crate::EngineConfig::unproven_send_window`]).
     pub unproven_send_window: std::time::Duration,
+    /// The `o=` session id of the SDP tutti sent.
+    pub session_id: u64,
+    /// The `o=` session version of the SDP tutti sent last.
+    pub session_version: u64,
+    /// Where the caller's signalling came from, when the join said.
+    pub signalled_source: Option<IpAddr>,
+}
+
+/// What a renegotiation keeps of a leg, read on its mixer thread without allocating.
+pub(crate) struct LegState {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) inbox: Arc<Inbox>,
+    /// The socket's token on the receive thread.
+    pub(crate) token: mio::Token,
+    pub(crate) ssrc: u32,
+    pub(crate) session_id: u64,
+    pub(crate) session_version: u64,
+    pub(crate) latching: bool,
+    pub(crate) signalled_source: Option<IpAddr>,
 }
 
 /// What one step of decoding produced.
@@ -239,10 +258,60 @@ impl CallLeg {
         self.latched.unwrap_or(self.media.negotiated.remote_rtp)
     }
 
-    /// Whether silence from this caller means it is gone: it offered to send and is not on
-    /// hold. A listen-only caller (`recvonly`) or one on hold is never timed out.
+    /// Whether silence from this caller means it is gone: media flows both ways and the call
+    /// is not on hold. A listen-only caller (`recvonly`), one that put the call on hold
+    /// (`sendonly`, `inactive`, `c=0.0.0.0`) is never timed out.
     pub fn expects_media(&self) -> bool {
-        self.media.negotiated.direction.receives() && !self.on_hold()
+        self.media.negotiated.direction == Direction::SendRecv && !self.on_hold()
+    }
+
+    /// What a renegotiation keeps of this leg (its socket on the receive thread is `token`).
+    pub(crate) fn state(&self, token: mio::Token) -> LegState {
+        LegState {
+            socket: self.socket.clone(),
+            inbox: self.inbox.clone(),
+            token,
+            ssrc: self.ssrc,
+            session_id: self.media.session_id,
+            session_version: self.media.session_version,
+            latching: self.media.latching,
+            signalled_source: self.media.signalled_source,
+        }
+    }
+
+    /// Continues `old`'s call with this leg's newly negotiated media (built off the mixer
+    /// thread with `old`'s socket, inbox and SSRC): the RTP stream goes on (sequence,
+    /// timestamp, RTCP statistics, counters); the latch and the proof of the caller's address
+    /// carry over while the address stays; the decoder, jitter buffer and encoder carry over
+    /// while the codec stays. What this leg no longer needs is left in `old`, for the reaper.
+    pub(crate) fn take_over(&mut self, old: &mut CallLeg) {
+        std::mem::swap(&mut self.rtcp, &mut old.rtcp);
+        self.next_rtcp = old.next_rtcp;
+        self.sequence = old.sequence;
+        self.timestamp = old.timestamp;
+        self.was_silent = old.was_silent;
+        self.counters = old.counters;
+        if self.media.negotiated.remote_rtp == old.media.negotiated.remote_rtp {
+            self.latched = old.latched;
+            self.proven = old.proven;
+            self.may_send = old.may_send;
+            self.joined = old.joined;
+        }
+        let same_codec = self.media.codec == old.media.codec
+            && self.media.negotiated.codec.clock_rate == old.media.negotiated.codec.clock_rate;
+        if same_codec {
+            std::mem::swap(&mut self.decoder, &mut old.decoder);
+            std::mem::swap(&mut self.jitter, &mut old.jitter);
+            std::mem::swap(&mut self.pending, &mut old.pending);
+            self.skipping = old.skipping;
+            self.quiet_frames = old.quiet_frames;
+            self.concealed_in_a_row = old.concealed_in_a_row;
+            std::mem::swap(&mut self.last_silent, &mut old.last_silent);
+            self.last_silent_len = old.last_silent_len;
+            if self.encoder_key() == old.encoder_key() {
+                std::mem::swap(&mut self.encoder, &mut old.encoder);
+            }
+        }
     }
 
     /// The offer put the call on hold (`c=0.0.0.0`): nothing goes to it.
@@ -282,8 +351,8 @@ impl CallLeg {
         let negotiated = &self.media.negotiated;
         match parse_datagram(bytes, negotiated.audio_level_id) {
             Ok(Parsed::Rtp(packet)) => {
-                let event_pt = negotiated.telephone_event.as_ref().map(|e| e.payload_type);
-                if packet.payload_type == negotiated.codec.payload_type {
+                let event_pt = negotiated.receive_event_payload_type;
+                if packet.payload_type == negotiated.receive_payload_type {
                     self.jitter.push_rtp(&packet, at);
                     if let Some(digit) = self.dtmf.as_mut().and_then(|d| d.poll(packet.timestamp)) {
                         on_digit(digit);

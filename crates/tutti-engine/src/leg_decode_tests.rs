@@ -40,6 +40,9 @@ fn opus_leg(now: Instant) -> CallLeg {
         encoding: EncoderSettings::default(),
         latching: false,
         unproven_send_window: Duration::from_secs(2),
+        session_id: 1,
+        session_version: 1,
+        signalled_source: None,
     };
     CallLeg::new(
         Arc::new(socket),

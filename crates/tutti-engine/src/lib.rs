@@ -37,6 +37,7 @@ mod player;
 mod reaper;
 mod receiver;
 mod recorder;
+mod reserved_ports;
 mod room;
 mod room_sounds;
 mod send_batch;

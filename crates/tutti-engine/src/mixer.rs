@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tutti_mix::{AudioSource, FRAME_MS};
 
 use crate::histogram::Histogram;
+use crate::leg::{CallLeg, LegState};
 use crate::reaper::{Garbage, Reaper};
 use crate::receiver::ReceiverCommand;
 use crate::recorder::Recorder;
@@ -51,6 +52,26 @@ pub(crate) enum Command {
     Leave {
         room: RoomId,
         key: ParticipantKey,
+    },
+    /// Leaves as `Leave` does, handing the participant's socket back.
+    Detach {
+        room: RoomId,
+        key: ParticipantKey,
+        reply: Sender<Option<Arc<mio::net::UdpSocket>>>,
+    },
+    /// Reads what a renegotiation keeps of a participant's leg.
+    LegState {
+        room: RoomId,
+        key: ParticipantKey,
+        reply: Sender<Option<LegState>>,
+    },
+    /// Swaps in a renegotiated leg (see [`CallLeg::take_over`]).
+    Renegotiate {
+        room: RoomId,
+        key: ParticipantKey,
+        leg: Box<CallLeg>,
+        shared_encoder: Option<crate::room::SharedEncoder>,
+        reply: Sender<Result<(), EngineError>>,
     },
     LeaveMany {
         room: RoomId,
@@ -313,6 +334,43 @@ impl MixerThread {
                     r.remove(key, ctx, LeaveReason::Kicked);
                     r.publish_snapshot();
                 }
+            }
+            Command::Detach { room, key, reply } => {
+                let socket = rooms.get_mut(&room).and_then(|r| {
+                    let socket = r.detach(key, ctx);
+                    r.publish_snapshot();
+                    socket
+                });
+                let _ = reply.send(socket);
+                ctx.reaper.discard(Garbage::SocketReply(reply));
+            }
+            Command::LegState { room, key, reply } => {
+                let _ = reply.send(rooms.get(&room).and_then(|r| r.leg_state(key)));
+                ctx.reaper.discard(Garbage::StateReply(reply));
+            }
+            Command::Renegotiate {
+                room,
+                key,
+                leg,
+                shared_encoder,
+                reply,
+            } => {
+                let replaced = match rooms.get_mut(&room) {
+                    Some(r) => r.replace_leg(key, leg, shared_encoder, ctx),
+                    None => Err((leg, shared_encoder)),
+                };
+                let result = replaced.map_err(|(leg, encoder)| {
+                    ctx.reaper.discard(Garbage::Leg(leg));
+                    if let Some(encoder) = encoder {
+                        ctx.reaper.discard(Garbage::SharedEncoder(encoder));
+                    }
+                    EngineError::UnknownParticipant {
+                        room,
+                        participant: key,
+                    }
+                });
+                let _ = reply.send(result);
+                ctx.reaper.discard(Garbage::Reply(reply));
             }
             Command::LeaveMany { room, keys } => {
                 if let Some(r) = rooms.get_mut(&room) {

@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+
 use mio::net::UdpSocket;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::batch::{Batch, BATCH};
@@ -21,6 +24,8 @@ pub enum ReceiverCommand {
     Add(Token, Arc<UdpSocket>, Arc<Inbox>, Box<SourceGuard>),
     /// Stop receiving on a socket.
     Remove(Token),
+    /// Judge a socket's datagrams by a new rule (the call was renegotiated).
+    SetGuard(Token, Box<SourceGuard>),
     /// End the thread.
     Stop,
 }
@@ -75,6 +80,11 @@ fn run(mut poll: Poll, commands: Receiver<ReceiverCommand>) {
                 }
                 ReceiverCommand::Remove(token) => {
                     sockets.remove(&token);
+                }
+                ReceiverCommand::SetGuard(token, guard) => {
+                    if let Some(watched) = sockets.get_mut(&token) {
+                        watched.guard = guard;
+                    }
                 }
                 ReceiverCommand::Stop => return,
             }
@@ -154,7 +164,15 @@ impl Watched {
     }
 }
 
-/// Registers `socket` for reading with `token`.
-pub fn register(registry: &Registry, socket: &mut UdpSocket, token: Token) -> std::io::Result<()> {
-    registry.register(socket, token, Interest::READABLE)
+/// Registers `socket` for reading with `token`. By its descriptor: the socket is shared
+/// with its leg, and may move to another receive thread (see [`deregister`]).
+pub fn register(registry: &Registry, socket: &UdpSocket, token: Token) -> std::io::Result<()> {
+    let fd = socket.as_raw_fd();
+    registry.register(&mut SourceFd(&fd), token, Interest::READABLE)
+}
+
+/// Stops `registry`'s thread from waiting on `socket`, so another receive thread may.
+pub fn deregister(registry: &Registry, socket: &UdpSocket) -> std::io::Result<()> {
+    let fd = socket.as_raw_fd();
+    registry.deregister(&mut SourceFd(&fd))
 }

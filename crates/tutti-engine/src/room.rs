@@ -11,7 +11,7 @@ use tutti_mix::{
     SourceTarget, ToneGenerator, ToneProgram,
 };
 
-use crate::leg::CallLeg;
+use crate::leg::{CallLeg, LegState};
 use crate::player::{clip_duration, ClipPlayer};
 use crate::reaper::{Garbage, Reaper};
 use crate::receiver::ReceiverCommand;
@@ -119,7 +119,7 @@ pub(crate) struct Arrival {
     pub(crate) participant: DetachedParticipant,
     /// An encoder with the leg's codec and settings, for the room to share among listeners
     /// with the same ones if it has none yet.
-    pub(crate) shared_encoder: Option<Box<dyn AudioEncoder>>,
+    pub(crate) shared_encoder: Option<SharedEncoder>,
     pub(crate) token: mio::Token,
 }
 
@@ -132,18 +132,30 @@ impl Arrival {
         ctx.reaper.discard(Garbage::Leg(self.leg));
         ctx.reaper.discard(Garbage::Participant(self.participant));
         if let Some(encoder) = self.shared_encoder {
-            ctx.reaper.discard(Garbage::Encoder(encoder));
+            ctx.reaper.discard(Garbage::SharedEncoder(encoder));
         }
     }
 }
 
 /// An encoder shared by every listener of the common mix with one codec and one set of
 /// encoder settings.
-struct SharedEncoder {
+pub(crate) struct SharedEncoder {
     encoder: Box<dyn AudioEncoder>,
     payload: Box<[u8; 1500]>,
     len: usize,
     fresh: bool,
+}
+
+impl SharedEncoder {
+    /// Wraps `encoder` with its payload buffer, allocated here, off the mixer thread.
+    pub(crate) fn new(encoder: Box<dyn AudioEncoder>) -> Self {
+        Self {
+            encoder,
+            payload: Box::new([0; 1500]),
+            len: 0,
+            fresh: false,
+        }
+    }
 }
 
 pub(crate) struct EngineRoom {
@@ -284,22 +296,7 @@ impl EngineRoom {
                 return Err((error, arrival));
             }
         };
-        let encoding = leg.encoder_key();
-        if let Some(encoder) = shared_encoder {
-            if self.shared.iter().any(|(shared, _)| *shared == encoding) {
-                ctx.reaper.discard(Garbage::Encoder(encoder));
-            } else {
-                self.shared.push((
-                    encoding,
-                    SharedEncoder {
-                        encoder,
-                        payload: Box::new([0; 1500]),
-                        len: 0,
-                        fresh: false,
-                    },
-                ));
-            }
-        }
+        self.share_encoder(leg.encoder_key(), shared_encoder, ctx);
         self.members.push(Member {
             key,
             id,
@@ -323,6 +320,67 @@ impl EngineRoom {
         }
         self.play_sound(false);
         Ok(())
+    }
+
+    /// Keeps `encoder` as the room's shared encoder for `encoding` if it has none yet;
+    /// otherwise it goes to the reaper.
+    fn share_encoder(
+        &mut self,
+        encoding: (CodecKind, EncoderSettings),
+        encoder: Option<SharedEncoder>,
+        ctx: &mut TickContext<'_>,
+    ) {
+        let Some(encoder) = encoder else {
+            return;
+        };
+        if self.shared.iter().any(|(shared, _)| *shared == encoding) {
+            ctx.reaper.discard(Garbage::SharedEncoder(encoder));
+        } else {
+            self.shared.push((encoding, encoder));
+        }
+    }
+
+    /// What a renegotiation keeps of a participant's leg.
+    pub(crate) fn leg_state(&self, key: ParticipantKey) -> Option<LegState> {
+        let member = self.members.iter().find(|m| m.key == key)?;
+        Some(member.leg.state(member.token))
+    }
+
+    /// Replaces a participant's leg with a renegotiated one that takes over its call (see
+    /// [`CallLeg::take_over`]); the old leg goes to the reaper. A participant no longer here
+    /// hands the new leg back.
+    pub(crate) fn replace_leg(
+        &mut self,
+        key: ParticipantKey,
+        mut leg: Box<CallLeg>,
+        shared_encoder: Option<SharedEncoder>,
+        ctx: &mut TickContext<'_>,
+    ) -> Result<(), (Box<CallLeg>, Option<SharedEncoder>)> {
+        let Some(member) = self.members.iter_mut().find(|m| m.key == key) else {
+            return Err((leg, shared_encoder));
+        };
+        leg.take_over(&mut member.leg);
+        std::mem::swap(&mut member.leg, &mut leg);
+        let encoding = member.leg.encoder_key();
+        ctx.reaper.discard(Garbage::Leg(leg));
+        self.share_encoder(encoding, shared_encoder, ctx);
+        Ok(())
+    }
+
+    /// Removes a participant as a kick does (its `Left` event, the exit tone) but hands its
+    /// socket back, to be joined on again.
+    pub(crate) fn detach(
+        &mut self,
+        key: ParticipantKey,
+        ctx: &mut TickContext<'_>,
+    ) -> Option<Arc<mio::net::UdpSocket>> {
+        let socket = self
+            .members
+            .iter()
+            .find(|m| m.key == key)
+            .map(|m| m.leg.socket.clone())?;
+        self.remove(key, ctx, LeaveReason::Kicked);
+        Some(socket)
     }
 
     /// Says whether the participant `listener` hears `speaker` (see

@@ -109,7 +109,7 @@ impl SourceGuard {
             any_port,
             sdp_rtp: negotiated.remote_rtp,
             sdp_rtcp: negotiated.remote_rtcp,
-            codec_payload_type: negotiated.codec.payload_type,
+            codec_payload_type: negotiated.receive_payload_type,
             pinned: None,
         }
     }

@@ -144,6 +144,7 @@ fn room_settings_change_while_the_room_runs_and_keep_the_lock() {
             settings: ParticipantSettings::default(),
             latching: None,
             signalled_source: None,
+            port: None,
         },
     );
     assert!(matches!(refused, Err(EngineError::RoomLocked(_))));
@@ -163,6 +164,7 @@ fn room_settings_change_while_the_room_runs_and_keep_the_lock() {
             settings: ParticipantSettings::default(),
             latching: None,
             signalled_source: None,
+            port: None,
         },
     );
     assert!(matches!(full, Err(EngineError::RoomFull { max: 3, .. })));

@@ -171,6 +171,7 @@ fn dtmf_lock_full_and_timeout() {
             settings: ParticipantSettings::default(),
             latching: None,
             signalled_source: None,
+            port: None,
         },
     );
     assert!(matches!(
@@ -195,6 +196,7 @@ fn dtmf_lock_full_and_timeout() {
             settings: ParticipantSettings::default(),
             latching: None,
             signalled_source: None,
+            port: None,
         },
     );
     assert!(matches!(

@@ -1,5 +1,6 @@
 //! A mixer thread allocates and frees nothing while its rooms run: not per packet, and not when
-//! participants join, leave, time out, or prompts and entry/exit tones start and finish. A
+//! participants join, leave, time out, are renegotiated (hold, a codec change) or detached and
+//! joined again on their port, or prompts and entry/exit tones start and finish. A
 //! counting global allocator watches the mixer threads only (the API side prepares legs, and
 //! a reaper thread frees what the mixer hands back).
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use common::{join, talk, wait_for, Caller};
 use tutti_engine::{
-    Engine, EngineConfig, EngineEvent, LeaveReason, RoomId, RoomSettings, RoomSound,
+    Engine, EngineConfig, EngineEvent, JoinRequest, LeaveReason, RoomId, RoomSettings, RoomSound,
 };
 use tutti_mix::{ParticipantSettings, ToneProgram};
 
@@ -128,6 +129,39 @@ fn joins_leaves_timeouts_prompts_and_tones_allocate_nothing_on_the_mixer_thread(
         .play_tone(room, Some(keys[0]), "%(100,0,880)")
         .unwrap();
     talk(&mut callers.iter_mut().collect::<Vec<_>>(), 0.4);
+    // Signalling while media flows: renegotiations (hold, a codec change and back, each leg
+    // built off the mixer thread), and a participant detached keeping its port and joined
+    // again on it.
+    let port = callers[3].socket.local_addr().unwrap().port();
+    let offer = |formats: &str, direction: &str| {
+        format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {formats}\r\na={direction}\r\n")
+    };
+    let rejoin_offer = callers[4].offer();
+    let (renegotiated, detached) = (keys[3], keys[4]);
+    keys[4] = std::thread::scope(|scope| {
+        let signalling = scope.spawn(|| {
+            for (formats, direction) in [("0", "sendonly"), ("9", "sendrecv"), ("0", "sendrecv")] {
+                engine
+                    .renegotiate(room, renegotiated, &offer(formats, direction))
+                    .unwrap();
+            }
+            let port = engine.detach(room, detached).unwrap();
+            left(&engine, detached, LeaveReason::Kicked);
+            let request = JoinRequest {
+                offer: rejoin_offer,
+                settings,
+                latching: None,
+                signalled_source: None,
+                port: Some(port),
+            };
+            engine.join(room, request).unwrap().key
+        });
+        while !signalling.is_finished() {
+            talk(&mut callers.iter_mut().collect::<Vec<_>>(), 0.1);
+        }
+        signalling.join().unwrap()
+    });
+    talk(&mut callers.iter_mut().collect::<Vec<_>>(), 0.3);
     // Leaves, one and several (exit tones).
     engine.leave(room, keys[7]).unwrap();
     engine.leave_many(room, &[keys[6], keys[5]]).unwrap();

@@ -397,7 +397,7 @@ impl JitterBuffer {
         }
 
         let extended_timestamp = self.extend_timestamp(timestamp);
-        self.update_timing(arrival, extended_timestamp);
+        self.update_timing(arrival, extended_timestamp, marker);
 
         match self.next {
             None => self.next = Some(sequence_ext),
@@ -432,20 +432,25 @@ impl JitterBuffer {
         PushOutcome::Stored
     }
 
-    fn update_timing(&mut self, arrival: f64, extended_timestamp: i64) {
+    /// `talkspurt`: the packet's marker bit, the first of a talkspurt (RFC 3551 §4.1). A
+    /// talkspurt that would arrive late re-anchors playout: its sender paused (on hold, or
+    /// silent without DTX) without advancing its timestamps, and its audio is new, not late.
+    fn update_timing(&mut self, arrival: f64, extended_timestamp: i64, talkspurt: bool) {
         let clock = f64::from(self.config.clock_rate);
         let transit = arrival - extended_timestamp as f64 / clock;
         let timing = &mut self.timing;
+        let resumed = talkspurt && timing.anchor.is_some_and(|a| transit - a > MAX_LATENESS);
         if let Some(last) = timing.last_transit {
-            // RFC 3550 §6.4.1: J += (|D| − J) / 16. A timestamp jump is not jitter.
+            // RFC 3550 §6.4.1: J += (|D| − J) / 16. A timestamp jump is not jitter, nor is a
+            // pause between talkspurts.
             let d = (transit - last).abs();
-            if d < REANCHOR_SECONDS {
+            if d < REANCHOR_SECONDS && !resumed {
                 timing.jitter += (d - timing.jitter) / 16.0;
             }
         }
         timing.last_transit = Some(transit);
         match timing.anchor {
-            Some(anchor) if (transit - anchor).abs() <= REANCHOR_SECONDS => {
+            Some(anchor) if (transit - anchor).abs() <= REANCHOR_SECONDS && !resumed => {
                 timing.window_min = timing.window_min.min(transit);
                 if arrival - timing.window_start > WINDOW_SECONDS {
                     timing.previous_window_min = timing.window_min;

@@ -11,7 +11,7 @@
 //!   changes, timestamp jumps, loss reports with the next packet for FEC).
 //! - [`dtmf`]: RFC 4733 telephone events to digits.
 //! - [`rtcp`]: receiver and sender reports, round-trip time.
-//! - [`sdp`]: audio offer/answer.
+//! - [`sdp`]: audio offer/answer, tutti answering or offering.
 //!
 //! Parsing uses `rtp-types`/`rtcp-types` (sans-IO) and webrtc-rs's `sdp`; nothing here
 //! depends on an async runtime.

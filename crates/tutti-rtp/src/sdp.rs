@@ -10,6 +10,13 @@ use std::net::{IpAddr, SocketAddr};
 use sdp::description::media::MediaDescription;
 use sdp::description::session::SessionDescription;
 
+#[path = "sdp_offer.rs"]
+mod offer;
+pub use offer::{
+    accept_answer, make_offer, OfferConfig, EVENT_PAYLOAD_TYPE_48K, EVENT_PAYLOAD_TYPE_8K,
+    OPUS_PAYLOAD_TYPE,
+};
+
 /// URI of the RFC 6464 client-to-mixer audio level header extension.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
@@ -179,6 +186,13 @@ pub struct Negotiated {
     pub codec: PayloadFormat,
     /// The payload type for RFC 4733 events, when offered at the codec's clock rate (or any).
     pub telephone_event: Option<PayloadFormat>,
+    /// The payload type the remote side sends the codec with: the codec's own, unless tutti
+    /// made the offer and the answer numbered the codec differently, when it is the number
+    /// of tutti's offer (the numbers of a description are those its writer receives,
+    /// RFC 3264 §5.1).
+    pub receive_payload_type: u8,
+    /// The payload type the remote side sends telephone events with (as for the codec).
+    pub receive_event_payload_type: Option<u8>,
     /// Where the caller wants RTP.
     pub remote_rtp: SocketAddr,
     /// Where the caller wants RTCP.
@@ -191,7 +205,7 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Header extension id of the RFC 6464 audio level, when offered.
     pub audio_level_id: Option<u8>,
-    /// The answer to send back.
+    /// The answer to send back (when tutti made the offer, see [`accept_answer`]: that offer).
     pub answer: String,
 }
 
@@ -286,129 +300,198 @@ fn parse_address(text: &str) -> Result<IpAddr, SdpError> {
         .map_err(|_| SdpError::BadAddress(text.to_owned()))
 }
 
-/// Answers an audio offer: picks the first codec of `config.preference` the offer contains,
-/// keeps `telephone-event`, mirrors the direction, honours `rtcp-mux` and the audio level
-/// extension, and declines every other stream.
-pub fn answer_offer(offer: &str, config: &AnswerConfig) -> Result<Negotiated, SdpError> {
-    let normalized;
-    let text = if offer.contains("\r\n") {
-        offer
-    } else {
-        normalized = offer.replace('\n', "\r\n");
-        &normalized
-    };
-    let session = SessionDescription::unmarshal(&mut Cursor::new(text.as_bytes()))
-        .map_err(|e| SdpError::Malformed(e.to_string()))?;
+/// The audio stream of a remote description (an offer or an answer), parsed.
+pub(crate) struct RemoteAudio {
+    pub(crate) session: SessionDescription,
+    pub(crate) audio_index: usize,
+    pub(crate) formats: Vec<PayloadFormat>,
+    pub(crate) remote_rtp: SocketAddr,
+    pub(crate) remote_rtcp: SocketAddr,
+    pub(crate) rtcp_mux: bool,
+    pub(crate) remote_ptime_ms: Option<u32>,
+    pub(crate) audio_level_id: Option<u8>,
+    /// The direction the remote side wrote (its own point of view).
+    pub(crate) direction: Direction,
+}
 
-    let audio_index = session
-        .media_descriptions
-        .iter()
-        .position(|m| m.media_name.media == "audio" && m.media_name.port.value != 0)
-        .ok_or(SdpError::NoAudio)?;
-    let media = &session.media_descriptions[audio_index];
-    let protos = media.media_name.protos.join("/");
-    if protos != "RTP/AVP" && protos != "RTP/AVPF" {
-        return Err(SdpError::UnsupportedTransport(protos));
-    }
-    let connection = media
-        .connection_information
-        .as_ref()
-        .or(session.connection_information.as_ref())
-        .and_then(|c| c.address.as_ref())
-        .ok_or(SdpError::NoConnectionAddress)?;
-    let remote_ip = parse_address(&connection.address)?;
-    let remote_port = u16::try_from(media.media_name.port.value)
-        .map_err(|_| SdpError::Malformed("audio port out of range".into()))?;
+impl RemoteAudio {
+    /// Parses `text` (LF line ends are accepted) and finds its first audio stream.
+    pub(crate) fn parse(text: &str) -> Result<Self, SdpError> {
+        let normalized;
+        let text = if text.contains("\r\n") {
+            text
+        } else {
+            normalized = text.replace('\n', "\r\n");
+            &normalized
+        };
+        let session = SessionDescription::unmarshal(&mut Cursor::new(text.as_bytes()))
+            .map_err(|e| SdpError::Malformed(e.to_string()))?;
 
-    let offered = formats(media);
-    let codec = config
-        .preference
-        .iter()
-        .find_map(|(name, clock)| {
-            offered
-                .iter()
-                .find(|f| f.name.eq_ignore_ascii_case(name) && f.clock_rate == *clock)
+        let audio_index = session
+            .media_descriptions
+            .iter()
+            .position(|m| m.media_name.media == "audio" && m.media_name.port.value != 0)
+            .ok_or(SdpError::NoAudio)?;
+        let media = &session.media_descriptions[audio_index];
+        let protos = media.media_name.protos.join("/");
+        if protos != "RTP/AVP" && protos != "RTP/AVPF" {
+            return Err(SdpError::UnsupportedTransport(protos));
+        }
+        let connection = media
+            .connection_information
+            .as_ref()
+            .or(session.connection_information.as_ref())
+            .and_then(|c| c.address.as_ref())
+            .ok_or(SdpError::NoConnectionAddress)?;
+        let remote_ip = parse_address(&connection.address)?;
+        let remote_port = u16::try_from(media.media_name.port.value)
+            .map_err(|_| SdpError::Malformed("audio port out of range".into()))?;
+
+        let rtcp_mux = media.has_attribute("rtcp-mux");
+        let remote_rtcp = match media.attribute("rtcp").flatten() {
+            Some(value) => {
+                let mut parts = value.split_whitespace();
+                let port = parts
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .ok_or_else(|| SdpError::Malformed(format!("a=rtcp:{value}")))?;
+                let address = match (parts.next(), parts.next(), parts.next()) {
+                    (Some("IN"), Some(_), Some(addr)) => parse_address(addr)?,
+                    _ => remote_ip,
+                };
+                SocketAddr::new(address, port)
+            }
+            None if rtcp_mux => SocketAddr::new(remote_ip, remote_port),
+            None => SocketAddr::new(remote_ip, remote_port.saturating_add(1)),
+        };
+        let remote_ptime_ms = media
+            .attribute("ptime")
+            .flatten()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        let audio_level_id = media.attributes.iter().find_map(|a| {
+            let value = a.value.as_deref()?;
+            if a.key != "extmap" || !value.contains(AUDIO_LEVEL_URI) {
+                return None;
+            }
+            let id = value.split_whitespace().next()?.split('/').next()?;
+            id.parse::<u8>().ok().filter(|id| (1..=14).contains(id))
+        });
+        let direction = direction_of(media, &session);
+        let formats = formats(media);
+        Ok(Self {
+            session,
+            audio_index,
+            formats,
+            remote_rtp: SocketAddr::new(remote_ip, remote_port),
+            remote_rtcp,
+            rtcp_mux,
+            remote_ptime_ms,
+            audio_level_id,
+            direction,
         })
-        .cloned()
-        .ok_or_else(|| SdpError::NoCommonCodec {
-            offered: if offered.is_empty() {
+    }
+
+    /// The `telephone-event` format at `clock` (or the first one at any rate).
+    pub(crate) fn telephone_event(&self, clock: u32) -> Option<PayloadFormat> {
+        let mut events = self
+            .formats
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("telephone-event"));
+        let first = events.clone().next();
+        events.find(|f| f.clock_rate == clock).or(first).cloned()
+    }
+
+    /// The error for a description with no codec of `preference`.
+    pub(crate) fn no_common_codec(&self, preference: &[(String, u32)]) -> SdpError {
+        SdpError::NoCommonCodec {
+            offered: if self.formats.is_empty() {
                 "no usable format".into()
             } else {
-                offered
+                self.formats
                     .iter()
                     .map(|f| format!("{}/{}", f.name, f.clock_rate))
                     .collect::<Vec<_>>()
                     .join(", ")
             },
-            supported: config
-                .preference
+            supported: preference
                 .iter()
                 .map(|(n, c)| format!("{n}/{c}"))
                 .collect::<Vec<_>>()
                 .join(", "),
-        })?;
-    let events: Vec<&PayloadFormat> = offered
-        .iter()
-        .filter(|f| f.name.eq_ignore_ascii_case("telephone-event"))
-        .collect();
-    let telephone_event = events
-        .iter()
-        .find(|f| f.clock_rate == codec.clock_rate)
-        .or(events.first())
-        .map(|f| (*f).clone());
-
-    let rtcp_mux = media.has_attribute("rtcp-mux");
-    let remote_rtcp = match media.attribute("rtcp").flatten() {
-        Some(value) => {
-            let mut parts = value.split_whitespace();
-            let port = parts
-                .next()
-                .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| SdpError::Malformed(format!("a=rtcp:{value}")))?;
-            let address = match (parts.next(), parts.next(), parts.next()) {
-                (Some("IN"), Some(_), Some(addr)) => parse_address(addr)?,
-                _ => remote_ip,
-            };
-            SocketAddr::new(address, port)
         }
-        None if rtcp_mux => SocketAddr::new(remote_ip, remote_port),
-        None => SocketAddr::new(remote_ip, remote_port.saturating_add(1)),
+    }
+
+    /// The negotiation with `codec`, tutti's `direction` and the SDP tutti sends.
+    pub(crate) fn negotiated(
+        self,
+        codec: PayloadFormat,
+        direction: Direction,
+        sdp: String,
+    ) -> Negotiated {
+        let telephone_event = self.telephone_event(codec.clock_rate);
+        Negotiated {
+            receive_payload_type: codec.payload_type,
+            receive_event_payload_type: telephone_event.as_ref().map(|e| e.payload_type),
+            codec,
+            telephone_event,
+            remote_rtp: self.remote_rtp,
+            remote_rtcp: self.remote_rtcp,
+            rtcp_mux: self.rtcp_mux,
+            remote_ptime_ms: self.remote_ptime_ms,
+            direction,
+            audio_level_id: self.audio_level_id,
+            answer: sdp,
+        }
+    }
+}
+
+/// Answers an audio offer: picks the first codec of `config.preference` the offer contains,
+/// keeps `telephone-event`, mirrors the direction (`inactive` to an offer on `c=0.0.0.0`), honours `rtcp-mux` and the audio level
+/// extension, and declines every other stream. The answer's `o=` line carries
+/// `config.session_id` as both session id and version.
+pub fn answer_offer(offer: &str, config: &AnswerConfig) -> Result<Negotiated, SdpError> {
+    answer_reoffer(offer, config, config.session_id)
+}
+
+/// Answers an offer made within a running session (a SIP re-INVITE or UPDATE) like
+/// [`answer_offer`], with `session_version` in the `o=` line: RFC 3264 §8 keeps the session id
+/// of the previous answer and increments its version.
+pub fn answer_reoffer(
+    offer: &str,
+    config: &AnswerConfig,
+    session_version: u64,
+) -> Result<Negotiated, SdpError> {
+    let remote = RemoteAudio::parse(offer)?;
+    let codec = config
+        .preference
+        .iter()
+        .find_map(|(name, clock)| {
+            remote
+                .formats
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(name) && f.clock_rate == *clock)
+        })
+        .cloned()
+        .ok_or_else(|| remote.no_common_codec(&config.preference))?;
+    let telephone_event = remote.telephone_event(codec.clock_rate);
+    // An offer on hold the old way (RFC 2543's `c=0.0.0.0`) can receive nothing.
+    let direction = if remote.remote_rtp.ip().is_unspecified() {
+        Direction::Inactive
+    } else {
+        remote.direction.answer()
     };
-    let remote_ptime_ms = media
-        .attribute("ptime")
-        .flatten()
-        .and_then(|p| p.trim().parse::<u32>().ok());
-    let audio_level_id = media.attributes.iter().find_map(|a| {
-        let value = a.value.as_deref()?;
-        if a.key != "extmap" || !value.contains(AUDIO_LEVEL_URI) {
-            return None;
-        }
-        let id = value.split_whitespace().next()?.split('/').next()?;
-        id.parse::<u8>().ok().filter(|id| (1..=14).contains(id))
-    });
-    let direction = direction_of(media, &session).answer();
-
     let answer = build_answer(
-        &session,
-        audio_index,
+        &remote.session,
+        remote.audio_index,
         config,
+        session_version,
         &codec,
         telephone_event.as_ref(),
         direction,
-        rtcp_mux,
-        audio_level_id,
+        remote.rtcp_mux,
+        remote.audio_level_id,
     );
-    Ok(Negotiated {
-        codec,
-        telephone_event,
-        remote_rtp: SocketAddr::new(remote_ip, remote_port),
-        remote_rtcp,
-        rtcp_mux,
-        remote_ptime_ms,
-        direction,
-        audio_level_id,
-        answer,
-    })
+    Ok(remote.negotiated(codec, direction, answer))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -416,6 +499,7 @@ fn build_answer(
     offer: &SessionDescription,
     audio_index: usize,
     config: &AnswerConfig,
+    session_version: u64,
     codec: &PayloadFormat,
     telephone_event: Option<&PayloadFormat>,
     direction: Direction,
@@ -432,7 +516,7 @@ fn build_answer(
     // Writing to a String cannot fail.
     let _ = write!(
         sdp,
-        "v=0\r\no=tutti {id} {id} IN {family} {address}\r\ns=tutti\r\nc=IN {family} {address}\r\nt=0 0\r\n",
+        "v=0\r\no=tutti {id} {session_version} IN {family} {address}\r\ns=tutti\r\nc=IN {family} {address}\r\nt=0 0\r\n",
         id = config.session_id
     );
     for (index, media) in offer.media_descriptions.iter().enumerate() {

@@ -289,6 +289,51 @@ fn a_timestamp_jump_does_not_stall_playout() {
 }
 
 #[test]
+fn a_talkspurt_after_a_pause_that_left_the_timestamps_behind_plays_at_once() {
+    // 100 packets, a 300 ms pause during which the sender's timestamps stood still (a phone
+    // back from hold, or silent without DTX), then 100 more: the first of them marks a new
+    // talkspurt.
+    let arrival =
+        |i: u32| Duration::from_millis(u64::from(i) * 20 + 5 + if i >= 100 { 300 } else { 0 });
+    let start = Instant::now();
+    let mut buffer = JitterBuffer::new(JitterConfig::new(48_000));
+    let mut played = Vec::new();
+    let mut resumed_at = None;
+    let mut next = 0;
+    let mut tick = Duration::from_millis(1);
+    while tick < arrival(199) + Duration::from_millis(500) {
+        while next < 200 && arrival(next) <= tick {
+            buffer.push(
+                0x1111,
+                next as u16,
+                next * 960,
+                111,
+                next == 100,
+                &next.to_be_bytes(),
+                start + arrival(next),
+            );
+            next += 1;
+        }
+        if let Playout::Packet { payload, .. } = buffer.pop(start + tick) {
+            let index = u32::from_be_bytes(payload.try_into().unwrap());
+            if index == 100 {
+                resumed_at = Some(tick);
+            }
+            played.push(index);
+        }
+        tick += Duration::from_millis(20);
+    }
+    assert_eq!(played, (0..200).collect::<Vec<_>>());
+    let waited = resumed_at.unwrap() - arrival(100);
+    assert!(
+        waited <= Duration::from_millis(60),
+        "the talkspurt waited {waited:?}"
+    );
+    let stats = buffer.stats();
+    assert_eq!((stats.late, stats.discarded), (0, 0));
+}
+
+#[test]
 fn a_packet_after_its_turn_is_late() {
     let start = Instant::now();
     let at = |ms: u64| start + Duration::from_millis(ms);

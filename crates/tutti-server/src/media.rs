@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tutti_conference::{
     ConferenceService, Departure, Digit, JoinSpec, JoinedMedia, MediaError, MediaEvent,
-    MediaEventKind, MediaMetrics, MediaPlane, ParticipantState, ParticipantUpdate, RoomSpec,
-    RoomState,
+    MediaEventKind, MediaMetrics, MediaPlane, OfferedMedia, ParticipantState, ParticipantUpdate,
+    RoomSpec, RoomState,
 };
 use tutti_engine::tutti_mix::{ParticipantSettings, ToneProgram};
 use tutti_engine::{
@@ -179,6 +179,7 @@ impl MediaPlane for EngineMedia {
                     settings,
                     latching: spec.latching,
                     signalled_source: spec.signalled_source,
+                    port: spec.port,
                 },
             )
             .map_err(media_error)?;
@@ -187,6 +188,29 @@ impl MediaPlane for EngineMedia {
             answer: joined.answer,
             port: joined.port,
         })
+    }
+
+    fn renegotiate(&self, id: Uuid, participant: u32, offer: &str) -> Result<String, MediaError> {
+        self.engine()?
+            .renegotiate(room(id), participant, offer)
+            .map_err(media_error)
+    }
+
+    fn offer(&self) -> Result<OfferedMedia, MediaError> {
+        let (offer, port) = self.engine()?.offer().map_err(media_error)?;
+        Ok(OfferedMedia { offer, port })
+    }
+
+    fn detach(&self, id: Uuid, participant: u32) -> Result<u16, MediaError> {
+        self.engine()?
+            .detach(room(id), participant)
+            .map_err(media_error)
+    }
+
+    fn release_port(&self, port: u16) {
+        if let Ok(engine) = self.engine() {
+            engine.release_port(port);
+        }
     }
 
     fn kick(&self, id: Uuid, participant: u32) -> Result<(), MediaError> {
@@ -488,3 +512,7 @@ pub fn pump_events(
         })?;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "media_tests.rs"]
+mod tests;

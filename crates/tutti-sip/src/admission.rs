@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use crate::digest::{Challenge, Verdict};
 use crate::server::Context;
-use crate::shim::SipService;
 
 /// The outcome of checking a request's caller.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use crate::in_call::{self, CallLeg};
 use crate::inspect::{invite_facts, unsupported_requirements};
 use crate::server::{refuse, Context};
 use crate::session_timer::negotiate;
-use crate::shim::{IncomingCall, SipService};
 use crate::source::source_of;
+use tutti_conference::IncomingCall;
 
 /// Answers a new INVITE and runs the call it starts.
 pub(crate) async fn incoming_invite(context: Arc<Context>, mut tx: Transaction) {
@@ -131,7 +131,7 @@ pub(crate) async fn incoming_invite(context: Arc<Context>, mut tx: Transaction) 
     };
     if dialog.state().is_terminated() {
         // Cancelled while it was being answered.
-        live.hang_up();
+        let _ = tokio::task::spawn_blocking(move || live.hang_up()).await;
         context.dialogs.remove_dialog(&dialog.id());
         return;
     }
@@ -140,7 +140,7 @@ pub(crate) async fn incoming_invite(context: Arc<Context>, mut tx: Transaction) 
     headers.extend(crate::server::capabilities());
     if let Err(error) = dialog.accept(Some(headers), Some(live.sdp().as_bytes().to_vec())) {
         tracing::debug!(%error, "the answer could not be sent");
-        live.hang_up();
+        let _ = tokio::task::spawn_blocking(move || live.hang_up()).await;
         context.dialogs.remove_dialog(&dialog.id());
         return;
     }

@@ -13,10 +13,9 @@ use rsipstack::transport::SipAddr;
 
 use crate::in_call::{self, CallLeg};
 use crate::server::Context;
-use crate::shim::{DialProgress, DialRequest, DialService, Dialer};
+use tutti_conference::{DialProgress, DialRequest, Dialer};
 
 /// The SIP layer's dial-out side, registered with the conference service.
-#[allow(dead_code)] // Registered with the service once its dial-out side lands.
 pub struct SipDialer {
     context: Arc<Context>,
     runtime: tokio::runtime::Handle,
@@ -35,13 +34,10 @@ impl Dialer for SipDialer {
 }
 
 /// A status tutti reports for a call that got no final answer.
-#[allow(dead_code)]
 const NO_ANSWER: u16 = 408;
 /// A status tutti reports when it could not send the INVITE at all.
-#[allow(dead_code)]
 const UNREACHABLE: u16 = 503;
 
-#[allow(dead_code)]
 async fn dial(context: Arc<Context>, request: DialRequest) {
     let service = context.service.clone();
     let call_id = request.call_id;
@@ -155,12 +151,11 @@ async fn dial(context: Arc<Context>, request: DialRequest) {
     if response.status_code.kind() != StatusCodeKind::Successful {
         context.service.release_port(offered.port);
         let status = u16::from(response.status_code.clone());
-        let reason = if gave_up && response.status_code == StatusCode::RequestTerminated {
+        if gave_up && response.status_code == StatusCode::RequestTerminated {
             return failed(NO_ANSWER, "no answer".into());
-        } else {
-            response.reason_phrase().unwrap_or("").to_owned()
-        };
-        return failed(status, reason);
+        }
+        // The stack keeps the status line's number; its standard text names it.
+        return failed(status, response.status_code.text().to_owned());
     }
     let answer = String::from_utf8_lossy(&response.body).into_owned();
     let answering = context.service.clone();

@@ -10,7 +10,7 @@ use md5::Md5;
 use rsipstack::sip::headers::typed::tokenizers::AuthTokenizer;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::Request;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// How long a nonce may be answered.
 const NONCE_LIFETIME_SECONDS: u64 = 300;
@@ -34,8 +34,8 @@ impl Algorithm {
 
     fn hash(self, text: &str) -> String {
         match self {
-            Self::Sha256 => hex::encode(Sha256::digest(text.as_bytes())),
-            Self::Md5 => hex::encode(Md5::digest(text.as_bytes())),
+            Self::Sha256 => hex::encode(<Sha256 as sha2::Digest>::digest(text.as_bytes())),
+            Self::Md5 => hex::encode(<Md5 as md5::Digest>::digest(text.as_bytes())),
         }
     }
 }
@@ -197,12 +197,6 @@ impl DigestAuthority {
     }
 }
 
-/// The HA1 secrets of a username and password in a realm: (MD5, SHA-256).
-pub fn ha1(username: &str, realm: &str, password: &str) -> (String, String) {
-    let text = format!("{username}:{realm}:{password}");
-    (Algorithm::Md5.hash(&text), Algorithm::Sha256.hash(&text))
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -217,6 +211,7 @@ fn now() -> u64 {
 mod tests {
     use super::*;
     use rsipstack::sip::SipMessage;
+    use tutti_conference::digest_ha1 as ha1;
 
     fn answer(authority: &DigestAuthority, password: &str, algorithm: Algorithm) -> Request {
         let nonce = authority.nonce(now());

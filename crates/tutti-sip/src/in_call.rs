@@ -16,7 +16,7 @@ use crate::call::status_of;
 use crate::inspect::{info_digit, sdp_body, timer_request};
 use crate::server::Context;
 use crate::session_timer::{negotiate, SessionTimer};
-use crate::shim::{CallState, LiveCall};
+use tutti_conference::{CallState, LiveCall};
 
 /// What a running call is made of.
 pub(crate) struct CallLeg {
@@ -66,7 +66,7 @@ pub(crate) async fn run(context: &Context, mut leg: CallLeg) {
                 Some(DialogState::Confirmed(..)) => {
                     if leg.awaiting_answer {
                         leg.awaiting_answer = false;
-                        if !complete_late_offer(&leg) {
+                        if !complete_late_offer(&leg).await {
                             break Ending::ServerEnded("no usable SDP answer in the ACK".into());
                         }
                     }
@@ -115,8 +115,12 @@ pub(crate) async fn run(context: &Context, mut leg: CallLeg) {
         }
     };
     tracing::info!(call = %leg.dialog.id(), ending = ?ending, "SIP call ended");
+    let live = leg.live.clone();
+    let hang_up = || async move {
+        let _ = tokio::task::spawn_blocking(move || live.hang_up()).await;
+    };
     match ending {
-        Ending::CallerHungUp => leg.live.hang_up(),
+        Ending::CallerHungUp => hang_up().await,
         Ending::ServerEnded(reason) => {
             let _ = leg
                 .dialog
@@ -125,7 +129,7 @@ pub(crate) async fn run(context: &Context, mut leg: CallLeg) {
         }
         Ending::SessionExpired | Ending::Stopping => {
             let _ = leg.dialog.bye().await;
-            leg.live.hang_up();
+            hang_up().await;
         }
     }
     context.dialogs.remove_dialog(&leg.dialog.id());
@@ -143,14 +147,17 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Gives the service the answer a late-offer caller put in its ACK.
-fn complete_late_offer(leg: &CallLeg) -> bool {
+async fn complete_late_offer(leg: &CallLeg) -> bool {
     let Some(ack) = leg.dialog.last_remote_ack() else {
         return false;
     };
-    match sdp_body(&ack) {
-        Ok(Some(answer)) => leg.live.complete(&answer).is_ok(),
-        _ => false,
-    }
+    let Ok(Some(answer)) = sdp_body(&ack) else {
+        return false;
+    };
+    let live = leg.live.clone();
+    tokio::task::spawn_blocking(move || live.complete(&answer).is_ok())
+        .await
+        .unwrap_or(false)
 }
 
 /// A re-INVITE or UPDATE: a new offer (hold, resume, new address or codec) and/or a session
@@ -218,7 +225,8 @@ async fn info(leg: &CallLeg, request: &Request, handle: TransactionHandle) {
     }
     match info_digit(&content_type, &request.body) {
         Some((digit, duration)) => {
-            leg.live.press(digit, duration);
+            let live = leg.live.clone();
+            let _ = tokio::task::spawn_blocking(move || live.press(digit, duration)).await;
             let _ = handle.reply(StatusCode::OK).await;
         }
         None => {

@@ -20,7 +20,6 @@ mod in_call;
 pub mod inspect;
 mod server;
 pub mod session_timer;
-mod shim;
 mod source;
 mod tls;
 

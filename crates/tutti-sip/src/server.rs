@@ -81,8 +81,6 @@ pub struct SipServer {
     stopping: CancellationToken,
     counters: Arc<SipCounters>,
     local: Vec<SocketAddr>,
-    context: Arc<Context>,
-    runtime: tokio::runtime::Handle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -148,6 +146,13 @@ impl SipServer {
             counters: counters.clone(),
             stopping: stopping.clone(),
         });
+        context.service.set_sip_realm(&context.config.realm);
+        context
+            .service
+            .set_dialer(Arc::new(crate::dial_out::SipDialer::new(
+                context.clone(),
+                tokio::runtime::Handle::current(),
+            )));
         let endpoint_task = tokio::spawn(async move { endpoint.serve().await });
         let dispatch = tokio::spawn(dispatch(context.clone(), incoming));
         tracing::info!(address = %udp_address, "SIP listening on UDP and TCP");
@@ -156,8 +161,6 @@ impl SipServer {
             stopping,
             counters,
             local,
-            context,
-            runtime: tokio::runtime::Handle::current(),
             tasks: vec![endpoint_task, dispatch],
         })
     }
@@ -170,14 +173,6 @@ impl SipServer {
     /// Its counters.
     pub fn counters(&self) -> Arc<SipCounters> {
         self.counters.clone()
-    }
-
-    /// The dial-out side, to register with the conference service.
-    pub fn dialer(&self) -> Arc<crate::dial_out::SipDialer> {
-        Arc::new(crate::dial_out::SipDialer::new(
-            self.context.clone(),
-            self.runtime.clone(),
-        ))
     }
 
     /// Ends every call with a BYE, then closes the listeners.

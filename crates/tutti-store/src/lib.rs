@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod migrations;
+mod sip;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -39,6 +40,14 @@ pub enum StoreError {
     /// The document changed since it was read.
     #[error("conference {0} was changed concurrently")]
     Conflict(Uuid),
+    /// A SIP number or username belongs to another account (which one is not said).
+    #[error("the SIP {kind} {value} is taken")]
+    SipTaken {
+        /// `number` or `username`.
+        kind: &'static str,
+        /// The number or username.
+        value: String,
+    },
     /// The store's lock was poisoned by a panic elsewhere.
     #[error("the store is unavailable")]
     Unavailable,
@@ -146,6 +155,43 @@ impl std::fmt::Debug for OutboxRecord {
     }
 }
 
+/// A SIP number (a DID, unique across accounts): calls to it reach its account, and its
+/// conference when it names one (otherwise the account's prompt for a conference number).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipNumberRecord {
+    /// Owner.
+    pub account_id: Uuid,
+    /// Digits, with an optional leading `+`.
+    pub number: String,
+    /// The conference it leads to, if any.
+    pub conference_id: Option<Uuid>,
+}
+
+/// A SIP username (unique across accounts) and its digest secrets for one realm.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SipCredentialRecord {
+    /// Owner.
+    pub account_id: Uuid,
+    /// The username.
+    pub username: String,
+    /// The realm the HA1s are for.
+    pub realm: String,
+    /// Hex MD5 of `username:realm:password`.
+    pub ha1_md5: String,
+    /// Hex SHA-256 of `username:realm:password` (RFC 8760).
+    pub ha1_sha256: String,
+}
+
+impl std::fmt::Debug for SipCredentialRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipCredentialRecord")
+            .field("account_id", &self.account_id)
+            .field("username", &self.username)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where documents and accounts live.
 pub trait Store: Send + Sync {
     /// Adds an account.
@@ -238,4 +284,26 @@ pub trait Store: Send + Sync {
     fn outbox_remove(&self, id: Uuid) -> Result<(), StoreError>;
     /// Every delivery in the outbox, in the order they were added.
     fn outbox_pending(&self) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Replaces an account's SIP numbers; [`StoreError::SipTaken`] (and no change) when
+    /// another account has one of them.
+    fn replace_sip_numbers(
+        &self,
+        account: Uuid,
+        numbers: &[SipNumberRecord],
+    ) -> Result<(), StoreError>;
+    /// An account's SIP numbers, in number order.
+    fn sip_numbers(&self, account: Uuid) -> Result<Vec<SipNumberRecord>, StoreError>;
+    /// The SIP number `number`, whichever account has it.
+    fn sip_number(&self, number: &str) -> Result<Option<SipNumberRecord>, StoreError>;
+    /// Replaces an account's SIP credentials; [`StoreError::SipTaken`] (and no change) when
+    /// another account has one of the usernames.
+    fn replace_sip_credentials(
+        &self,
+        account: Uuid,
+        credentials: &[SipCredentialRecord],
+    ) -> Result<(), StoreError>;
+    /// An account's SIP credentials, in username order.
+    fn sip_credentials(&self, account: Uuid) -> Result<Vec<SipCredentialRecord>, StoreError>;
+    /// The SIP credential of `username`, whichever account has it.
+    fn sip_credential(&self, username: &str) -> Result<Option<SipCredentialRecord>, StoreError>;
 }

@@ -70,4 +70,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         attempts INTEGER NOT NULL DEFAULT 0,
         created INTEGER NOT NULL
     );",
+    // 5: the SIP directory: numbers (DIDs, unique across accounts) routed to an account and
+    // optionally one of its conferences, and SIP credentials (usernames unique across accounts,
+    // stored as digest HA1s for the realm, never as passwords).
+    "CREATE TABLE sip_numbers (
+        number TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        conference_id TEXT
+    );
+    CREATE INDEX sip_numbers_by_account ON sip_numbers(account_id);
+    CREATE TABLE sip_credentials (
+        username TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        realm TEXT NOT NULL,
+        ha1_md5 TEXT NOT NULL,
+        ha1_sha256 TEXT NOT NULL
+    );
+    CREATE INDEX sip_credentials_by_account ON sip_credentials(account_id);",
 ];

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::migrations::MIGRATIONS;
 use crate::{
-    AccountRecord, Collection, ConferenceRecord, ItemRecord, OutboxRecord, Store, StoreError,
+    AccountRecord, Collection, ConferenceRecord, ItemRecord, OutboxRecord, SipCredentialRecord,
+    SipNumberRecord, Store, StoreError,
 };
 
 /// SQLite in one file (WAL mode), or in memory for tests.
@@ -17,11 +18,11 @@ pub struct SqliteStore {
     connection: Mutex<Connection>,
 }
 
-fn id_text(id: Uuid) -> String {
+pub(crate) fn id_text(id: Uuid) -> String {
     id.simple().to_string()
 }
 
-fn parse_id(text: &str) -> Result<Uuid, rusqlite::Error> {
+pub(crate) fn parse_id(text: &str) -> Result<Uuid, rusqlite::Error> {
     Uuid::parse_str(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
@@ -501,6 +502,38 @@ impl Store for SqliteStore {
             )?;
             Ok(())
         })
+    }
+
+    fn replace_sip_numbers(
+        &self,
+        account: Uuid,
+        numbers: &[SipNumberRecord],
+    ) -> Result<(), StoreError> {
+        self.with(|c| crate::sip::replace_numbers(c, account, numbers))
+    }
+
+    fn sip_numbers(&self, account: Uuid) -> Result<Vec<SipNumberRecord>, StoreError> {
+        self.with(|c| crate::sip::numbers(c, account))
+    }
+
+    fn sip_number(&self, number: &str) -> Result<Option<SipNumberRecord>, StoreError> {
+        self.with(|c| crate::sip::number(c, number))
+    }
+
+    fn replace_sip_credentials(
+        &self,
+        account: Uuid,
+        credentials: &[SipCredentialRecord],
+    ) -> Result<(), StoreError> {
+        self.with(|c| crate::sip::replace_credentials(c, account, credentials))
+    }
+
+    fn sip_credentials(&self, account: Uuid) -> Result<Vec<SipCredentialRecord>, StoreError> {
+        self.with(|c| crate::sip::credentials(c, account))
+    }
+
+    fn sip_credential(&self, username: &str) -> Result<Option<SipCredentialRecord>, StoreError> {
+        self.with(|c| crate::sip::credential(c, username))
     }
 
     fn outbox_pending(&self) -> Result<Vec<OutboxRecord>, StoreError> {

@@ -46,6 +46,7 @@ pub(crate) mod callback;
 mod conferences;
 mod error;
 mod render;
+mod sip;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -61,6 +62,7 @@ use crate::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/auth", post(auth::create))
+        .route("/v2/sip", get(sip::fetch).put(sip::replace))
         .route(
             "/v2/conferences",
             get(conferences::list).post(conferences::create),

@@ -5,6 +5,7 @@ mod auth;
 mod conferences;
 mod envelope;
 mod participants;
+mod sip;
 mod time;
 mod websocket;
 
@@ -19,6 +20,10 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/api_auth", put(auth::api_auth))
         .route("/v2/websocket", get(websocket::upgrade))
+        .route(
+            "/v2/accounts/{account_id}/sip",
+            get(sip::fetch).put(sip::replace),
+        )
         .route(
             "/v2/accounts/{account_id}/conferences",
             get(conferences::list).put(conferences::create),

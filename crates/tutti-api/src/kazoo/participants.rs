@@ -111,7 +111,7 @@ fn participant_id(text: &str) -> Result<u32, KazooError> {
         .map_err(|_| KazooError::BadIdentifier(text.to_owned()))
 }
 
-/// `PUT …/conferences/{id}`: `lock`, `unlock`, `play`; `record` and `dial` are not offered yet.
+/// `PUT …/conferences/{id}`: `lock`, `unlock`, `play`, `record`, `dial` (SIP dial-out).
 pub(crate) async fn conference_action(
     State(state): State<AppState>,
     Path((account_id, id)): Path<(String, String)>,
@@ -153,9 +153,8 @@ pub(crate) async fn conference_action(
                 return Ok((StatusCode::ACCEPTED, answer, token_extra(token)));
             }
             "dial" => {
-                return Err(KazooError::NotImplemented(
-                    "dial-out needs SIP, which is not available yet".into(),
-                ))
+                let answer = super::sip::dial(state, &conference, &data)?;
+                return Ok((StatusCode::ACCEPTED, answer, token_extra(token)));
             }
             other => return Err(KazooError::FaultyRequest(other.to_owned())),
         }
@@ -218,7 +217,7 @@ pub(crate) async fn join_or_act(
                 caller_id_number: text("caller_id_number"),
                 latching: data.get("latching").and_then(Value::as_bool),
                 pin: text("pin"),
-                signalled_source: None,
+                ..JoinRequest::default()
             };
             let (participant, sdp) = state.service.join(account, &id, &request)?;
             let conference = state.service.conference(account, &id)?;

@@ -98,7 +98,7 @@ pub(crate) async fn create(
             caller_id_number: text("caller_id_number"),
             latching: body.get("latching").and_then(Value::as_bool),
             pin: text("pin"),
-            signalled_source: None,
+            ..JoinRequest::default()
         };
         let (participant, answer) = state
             .service

@@ -10,8 +10,10 @@ use super::{answer, json_body, page, page_size, render, Body, QueryParams, Voipb
 use crate::AppState;
 
 /// The fields a client may set on create (`type` only then) and replace.
-const CREATE_FIELDS: [&str; 7] = [
+const CREATE_FIELDS: [&str; 9] = [
     "type",
+    "conference_numbers",
+    "pins",
     "name",
     "detail",
     "timeout",
@@ -20,7 +22,9 @@ const CREATE_FIELDS: [&str; 7] = [
     "post_actions",
 ];
 /// What `PUT` replaces.
-const REPLACE_FIELDS: [&str; 6] = [
+const REPLACE_FIELDS: [&str; 8] = [
+    "conference_numbers",
+    "pins",
     "name",
     "detail",
     "timeout",
@@ -67,6 +71,37 @@ fn number_actions(body: &mut Map<String, Value>) {
     }
 }
 
+/// tutti's extension `pins` (`{"member":[…],"moderator":[…]}`) as the document keeps them:
+/// `member.pins` and `moderator.pins`, as the Kazoo face does. When `replacing`, a role left
+/// out loses its PINs.
+fn move_pins(document: &mut Map<String, Value>, replacing: bool) -> Result<(), VoipbinError> {
+    let pins = match document.remove("pins") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(pins)) => pins,
+        Some(_) => {
+            return Err(VoipbinError::InvalidArgument(
+                "pins: an object {\"member\":[…],\"moderator\":[…]}".into(),
+            ))
+        }
+    };
+    if let Some(other) = pins
+        .keys()
+        .find(|k| !["member", "moderator"].contains(&k.as_str()))
+    {
+        return Err(VoipbinError::InvalidArgument(format!(
+            "pins: {other:?} is not a role (member, moderator)"
+        )));
+    }
+    for role in ["member", "moderator"] {
+        let given = pins.get(role).cloned();
+        if given.is_some() || replacing {
+            let entry = document.entry(role).or_insert_with(|| json!({}));
+            entry["pins"] = given.unwrap_or(Value::Null);
+        }
+    }
+    Ok(())
+}
+
 /// The document fields of a request body: `allowed` keys only; `name` defaults to empty.
 fn document_of(mut body: Map<String, Value>, allowed: &[&str]) -> Map<String, Value> {
     body.retain(|key, _| allowed.contains(&key.as_str()));
@@ -93,6 +128,9 @@ pub(crate) async fn create(
         }
         // VoIPbin's callers speak as they join (Kazoo's members join muted).
         document["member"] = json!({"join_muted": false});
+        if let Value::Object(fields) = &mut document {
+            move_pins(fields, false)?;
+        }
         let created = state
             .service
             .create_conference(account, &document)
@@ -153,6 +191,7 @@ pub(crate) async fn replace(
                 given.get(key).cloned().unwrap_or(Value::Null),
             );
         }
+        move_pins(&mut patch, true)?;
         let updated = state
             .service
             .patch_conference(account, &id, &Value::Object(patch))

@@ -8,6 +8,7 @@ mod customer;
 mod error;
 mod recordings;
 pub(crate) mod render;
+mod sip;
 pub(crate) mod webhook;
 mod websocket;
 
@@ -40,6 +41,8 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(conferences::replace)
                 .delete(conferences::delete),
         )
+        .route("/v1.0/conferences/{id}/dial", post(sip::dial))
+        .route("/v1.0/sip", get(sip::fetch).put(sip::replace))
         .route(
             "/v1.0/conferences/{id}/recording_start",
             post(conferences::recording_start),

@@ -41,6 +41,11 @@ pub(crate) fn conference(service: &ConferenceService, c: &Conference) -> Value {
         "timeout": field(c, "timeout", json!(0)),
         "pre_actions": field(c, "pre_actions", json!([])),
         "post_actions": field(c, "post_actions", json!([])),
+        "conference_numbers": field(c, "conference_numbers", json!([])),
+        "pins": {
+            "member": c.document.pointer("/member/pins").cloned().unwrap_or_else(|| json!([])),
+            "moderator": c.document.pointer("/moderator/pins").cloned().unwrap_or_else(|| json!([])),
+        },
         "conferencecall_ids": service.present_calls(c.id),
         "recording_id": state.recording_id.map_or_else(|| "00000000-0000-0000-0000-000000000000".to_owned(), |id| id.to_string()),
         "recording_ids": state.recording_ids,
@@ -52,7 +57,7 @@ pub(crate) fn conference(service: &ConferenceService, c: &Conference) -> Value {
 
 /// A conferencecall.
 pub(crate) fn call(call: &Call) -> Value {
-    json!({
+    let mut rendered = json!({
         "id": call.id,
         "customer_id": call.account_id,
         "conference_id": call.conference_id,
@@ -62,7 +67,12 @@ pub(crate) fn call(call: &Call) -> Value {
         "tm_create": timestamp_us(call.created_us),
         "tm_update": timestamp_us(call.modified_us),
         "tm_delete": call.left_us.map_or_else(|| NOT_YET.to_owned(), timestamp_us),
-    })
+    });
+    if let Some(failure) = &call.failure {
+        // Why a dial-out call never joined: the SIP status.
+        rendered["hangup_reason"] = json!(failure);
+    }
+    rendered
 }
 
 /// A recording.

@@ -130,6 +130,7 @@ pub fn join_latching(
                 settings,
                 latching,
                 signalled_source: None,
+                port: None,
             },
         )
         .unwrap();
@@ -148,6 +149,7 @@ pub fn join_offer(engine: &Engine, room: RoomId, offer: String) -> Result<u32, E
                 settings: ParticipantSettings::default(),
                 latching: None,
                 signalled_source: None,
+                port: None,
             },
         )
         .map(|joined| joined.key)

@@ -54,13 +54,10 @@ impl MediaPlane for AnsweringMedia {
             hear: !spec.deaf,
             moderator: spec.moderator,
         });
-        let port = 40_000 + participant_id as u16;
+        let port = spec.port.unwrap_or(40_000 + participant_id as u16);
         Ok(JoinedMedia {
             participant_id,
-            answer: format!(
-                "v=0\r\no=tutti 1 1 IN IP4 127.0.0.1\r\ns=tutti\r\nc=IN IP4 127.0.0.1\r\n\
-                 t=0 0\r\nm=audio {port} RTP/AVP 0\r\na=sendrecv\r\n"
-            ),
+            answer: answer(port, 1, "sendrecv"),
             port,
         })
     }
@@ -70,6 +67,25 @@ impl MediaPlane for AnsweringMedia {
         }
         Ok(())
     }
+    fn renegotiate(&self, _: Uuid, participant: u32, offer: &str) -> Result<String, MediaError> {
+        if !offer.contains("m=audio") {
+            return Err(MediaError::Offer("no audio stream in the offer".into()));
+        }
+        let direction = if offer.contains("a=sendonly") {
+            "recvonly"
+        } else if offer.contains("a=inactive") {
+            "inactive"
+        } else {
+            "sendrecv"
+        };
+        Ok(answer(40_000 + participant as u16, 2, direction))
+    }
+    fn offer(&self) -> Result<tutti_conference::OfferedMedia, MediaError> {
+        Ok(tutti_conference::OfferedMedia {
+            offer: answer(41_000, 1, "sendrecv"),
+            port: 41_000,
+        })
+    }
     fn update_room(&self, _: Uuid, _: &RoomSpec) -> Result<(), MediaError> {
         Ok(())
     }
@@ -78,11 +94,23 @@ impl MediaPlane for AnsweringMedia {
     }
     fn update(
         &self,
-        _: Uuid,
-        _: Option<u32>,
-        _: ParticipantUpdate,
-        _: bool,
+        room: Uuid,
+        participant: Option<u32>,
+        update: ParticipantUpdate,
+        skip_moderators: bool,
     ) -> Result<(), MediaError> {
+        let mut rooms = self.rooms.lock().unwrap();
+        for p in rooms.get_mut(&room).into_iter().flatten() {
+            if participant.is_some_and(|id| id != p.participant_id)
+                || (skip_moderators && p.moderator)
+            {
+                continue;
+            }
+            match update {
+                ParticipantUpdate::Speak(speak) => p.speak = speak,
+                ParticipantUpdate::Hear(hear) => p.hear = hear,
+            }
+        }
         Ok(())
     }
     fn set_locked(&self, _: Uuid, _: bool) -> Result<(), MediaError> {
@@ -105,6 +133,14 @@ impl MediaPlane for AnsweringMedia {
     }
 }
 
+/// tutti's side of a session on `port`.
+fn answer(port: u16, version: u32, direction: &str) -> String {
+    format!(
+        "v=0\r\no=tutti 1 {version} IN IP4 127.0.0.1\r\ns=tutti\r\nc=IN IP4 127.0.0.1\r\n\
+         t=0 0\r\nm=audio {port} RTP/AVP 0\r\na={direction}\r\n"
+    )
+}
+
 /// A service with one account and one conference numbered 1000.
 pub struct World {
     pub service: Arc<ConferenceService>,
@@ -121,7 +157,11 @@ impl World {
         let conference = service
             .create_conference(
                 account,
-                &serde_json::json!({"name": "standup", "conference_numbers": ["1000"]}),
+                &serde_json::json!({
+                    "name": "standup",
+                    "conference_numbers": ["1000"],
+                    "play_welcome": false
+                }),
             )
             .unwrap()
             .id;
@@ -130,6 +170,21 @@ impl World {
             account,
             conference,
         }
+    }
+
+    /// The participant's media state.
+    pub fn participant(&self, id: u32) -> tutti_conference::ParticipantState {
+        let conference = self
+            .service
+            .conference(self.account, &self.conference.to_string())
+            .unwrap();
+        self.service
+            .realtime(&conference)
+            .participants
+            .into_iter()
+            .find(|p| p.state.participant_id == id)
+            .expect("the participant")
+            .state
     }
 
     /// Participants in the conference now.
