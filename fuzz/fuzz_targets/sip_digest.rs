@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use md5::Md5;
 use rsipstack::sip::{Request, SipMessage};
 use sha2::{Digest, Sha256};
-use tutti_sip::digest::{ha1, Challenge, DigestAuthority, Verdict};
+use tutti_sip::digest::{Challenge, DigestAuthority, Verdict};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -46,6 +46,12 @@ fn hash(sha256: bool, text: &str) -> String {
     } else {
         hex::encode(Md5::digest(text.as_bytes()))
     }
+}
+
+/// The HA1 secrets tutti stores for a password: (MD5, SHA-256) of `username:realm:password`.
+fn ha1(username: &str, realm: &str, password: &str) -> (String, String) {
+    let input = format!("{username}:{realm}:{password}");
+    (hash(false, &input), hash(true, &input))
 }
 
 /// Keeps the characters a username or cnonce can carry unquoted and unescaped.

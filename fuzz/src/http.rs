@@ -188,7 +188,7 @@ impl Fixture {
                     caller_id_number: None,
                     latching: Some(false),
                     pin: None,
-                    signalled_source: None,
+                    ..JoinRequest::default()
                 },
             )
             .expect("a participant");
