@@ -22,6 +22,8 @@ pub struct PhoneSettings {
     pub tone_hz: u32,
     /// The codecs it offers, in order (baresip names: `PCMU`, `PCMA`, `G722`, `opus`).
     pub codecs: Vec<&'static str>,
+    /// Whether it answers incoming calls at once (`answermode=auto`).
+    pub auto_answer: bool,
 }
 
 impl PhoneSettings {
@@ -32,7 +34,14 @@ impl PhoneSettings {
             auth: None,
             tone_hz,
             codecs: vec!["PCMU"],
+            auto_answer: false,
         }
+    }
+
+    /// The same phone answering incoming calls at once.
+    pub fn answering(mut self) -> Self {
+        self.auto_answer = true;
+        self
     }
 
     /// The same phone answering digest challenges as `username` with `password`.
@@ -48,6 +57,9 @@ impl PhoneSettings {
             self.user,
             self.codecs.join(",")
         );
+        if self.auto_answer {
+            line.push_str(";answermode=auto");
+        }
         if let Some((username, password)) = &self.auth {
             line.push_str(&format!(";auth_user={username};auth_pass={password}"));
         }

@@ -1,6 +1,7 @@
 //! The real server with baresip as the phone: it dials conference numbers, is heard by and
 //! hears a GStreamer caller joined through the API, enters PINs (RFC 4733 from baresip, SIP
-//! INFO from SIPp), is kicked, holds and resumes, hangs up, and is challenged for credentials.
+//! INFO from SIPp), is kicked, holds and resumes, hangs up, and is challenged for credentials;
+//! the `dial` action calls an answering baresip in, and a busy target leaves with its status.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tutti_e2e::amplitude_at;
 use tutti_e2e::baresip::{Phone, PhoneSettings};
-use tutti_e2e::gst::{tempdir, window, Codec};
+use tutti_e2e::gst::{tempdir, window, Caller, Codec};
 use tutti_e2e::kazoo::Session;
 use tutti_e2e::sip::{self, wait_until_up};
 use tutti_e2e::sipp::{scenario, Scenario, Sipp};
@@ -94,6 +95,37 @@ fn loudest(samples: &[f32], rate: u32, hz: f64) -> f64 {
     best
 }
 
+/// Stops `caller` (sending 880 Hz) and asserts that it heard the phone's 440 Hz and the phone
+/// (its call over) heard it and not itself.
+fn heard_each_other(caller: Caller, phone: &Phone) {
+    let (rtp_heard, rate) = caller.finish();
+    let (phone_heard, phone_rate) = phone.heard();
+    assert!(
+        loudest(&rtp_heard, rate, 440.0) > 0.05,
+        "the RTP caller hears the phone"
+    );
+    assert!(
+        loudest(&phone_heard, phone_rate, 880.0) > 0.05,
+        "the phone hears the RTP caller"
+    );
+    assert!(
+        loudest(&phone_heard, phone_rate, 440.0) < 0.01,
+        "the phone does not hear itself"
+    );
+}
+
+/// Kicks participant `id` through the API; `phone`, its far end, gets a BYE.
+fn kick(session: &Session, conference: &str, id: u64, phone: &mut Phone) {
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{conference}/participants/{id}"),
+        Some(json!({"action": "kick", "data": {}})),
+    );
+    assert_eq!(status, 202, "{body}");
+    let closed = phone.wait_for("CALL_CLOSED", WITHIN);
+    assert_eq!(closed["param"], "Connection reset by peer", "{closed}");
+}
+
 fn dial(phone: &mut Phone, number: &str, server: SocketAddr) {
     phone.dial(&format!("sip:{number}@{server}"));
     phone.wait_for("CALL_ESTABLISHED", WITHIN);
@@ -117,20 +149,7 @@ fn baresip_and_an_rtp_caller_hear_each_other() {
     std::thread::sleep(Duration::from_secs(3));
     phone.hang_up();
     phone.wait_for("CALL_CLOSED", WITHIN);
-    let (rtp_heard, rate) = caller.finish();
-    let (phone_heard, phone_rate) = phone.heard();
-    assert!(
-        loudest(&rtp_heard, rate, 440.0) > 0.05,
-        "the RTP caller hears the phone"
-    );
-    assert!(
-        loudest(&phone_heard, phone_rate, 880.0) > 0.05,
-        "the phone hears the RTP caller"
-    );
-    assert!(
-        loudest(&phone_heard, phone_rate, 440.0) < 0.01,
-        "the phone does not hear itself"
-    );
+    heard_each_other(caller, &phone);
     session.server.stop();
 }
 
@@ -197,14 +216,7 @@ fn a_caller_kicked_through_the_api_gets_a_bye() {
     let sip_id = newcomer(&session, &id, &[])["participant_id"]
         .as_u64()
         .unwrap();
-    let (status, body) = session.call(
-        "PUT",
-        &format!("/{id}/participants/{sip_id}"),
-        Some(json!({"action": "kick", "data": {}})),
-    );
-    assert_eq!(status, 202, "{body}");
-    let closed = phone.wait_for("CALL_CLOSED", WITHIN);
-    assert_eq!(closed["param"], "Connection reset by peer", "{closed}");
+    kick(&session, &id, sip_id, &mut phone);
     poll("the kicked caller's leaving", WITHIN, || {
         participants(&session, &id).is_empty().then_some(())
     });
@@ -366,5 +378,76 @@ fn callers_from_outside_the_trunks_are_challenged_and_a_wrong_password_is_refuse
     newcomer(&session, &id, &[]);
     right.hang_up();
     right.wait_for("CALL_CLOSED", WITHIN);
+    session.server.stop();
+}
+
+#[test]
+fn the_dial_action_calls_a_phone_into_the_conference() {
+    let dir = tempdir("sip-dial");
+    let (session, _) = start(&dir, (34_800, 34_899), true);
+    let id = conference(&session, json!({}));
+    let (caller, caller_id) = session.join(&id, Codec::Pcmu, 880.0, false, dir.join("rtp.wav"));
+    let mut phone = Phone::start(
+        &dir.join("phone"),
+        &PhoneSettings::new("bob", 440).answering(),
+    );
+    let (status, body) = session.call(
+        "PUT",
+        &format!("/{id}"),
+        Some(json!({"action": "dial", "data": {"data": {"endpoints": [format!("sip:bob@{}", phone.sip)], "caller_id_number": "100", "timeout": 20}}})),
+    );
+    assert_eq!(status, 202, "{body}");
+    let established = phone.wait_for("CALL_ESTABLISHED", WITHIN);
+    assert_eq!(established["direction"], "incoming", "{established}");
+    let bob = newcomer(&session, &id, &[caller_id])["participant_id"]
+        .as_u64()
+        .unwrap();
+    poll("the phone talking", WITHIN, || {
+        talking(&session, &id, bob).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    // Kicked through the API, the dialed phone gets a BYE like a caller who dialed in.
+    kick(&session, &id, bob, &mut phone);
+    heard_each_other(caller, &phone);
+    session.server.stop();
+}
+
+#[test]
+fn a_busy_dial_target_leaves_with_its_sip_status_in_the_voipbin_face() {
+    let dir = tempdir("sip-busy");
+    let (session, _) = start(&dir, (34_900, 34_999), true);
+    let id = conference(&session, json!({}));
+    let far: SocketAddr = format!("127.0.0.1:{}", sip::free_port()).parse().unwrap();
+    let path = scenario("uas_busy");
+    let busy = Sipp::start(&dir, far, Scenario::File(&path), &["-m", "1"]);
+    let token = &session.token;
+    let conference_id = format!(
+        "{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..]
+    );
+    let (status, call) = session.server.call(
+        "POST",
+        &format!("/v1.0/conferences/{conference_id}/dial?token={token}"),
+        None,
+        Some(json!({"destination": format!("sip:carol@{far}")})),
+    );
+    assert_eq!(status, 200, "{call}");
+    assert_eq!(call["status"], "dialing", "{call}");
+    let call_id = call["id"].as_str().unwrap().to_owned();
+    let left = poll("the dialed call leaving", WITHIN, || {
+        let (_, found) = session.server.call(
+            "GET",
+            &format!("/v1.0/conferencecalls/{call_id}?token={token}"),
+            None,
+            None,
+        );
+        (found["status"] == "leaved").then_some(found)
+    });
+    assert!(left["hangup_reason"].to_string().contains("486"), "{left}");
+    busy.finish(WITHIN).assert_passed("busy");
     session.server.stop();
 }

@@ -75,3 +75,31 @@ fn baresip_answers_a_digest_challenge_and_a_wrong_password_is_refused() {
         sipp.finish(WITHIN).assert_passed(password);
     }
 }
+
+#[test]
+fn an_answering_baresip_takes_a_call_from_sipp() {
+    let dir = tempdir("baresip-incoming");
+    let mut phone = Phone::start(
+        &dir.join("phone"),
+        &PhoneSettings::new("alice", 440).answering(),
+    );
+    let sipp = Sipp::start(
+        &dir,
+        local(),
+        Scenario::BuiltIn("uac"),
+        &[
+            &phone.sip.to_string(),
+            "-s",
+            "alice",
+            "-m",
+            "1",
+            "-d",
+            "1000",
+        ],
+    );
+    let established = phone.wait_for("CALL_ESTABLISHED", WITHIN);
+    assert_eq!(established["direction"], "incoming", "{established}");
+    let closed = phone.wait_for("CALL_CLOSED", WITHIN);
+    assert_eq!(closed["param"], "Connection reset by peer", "{closed}");
+    sipp.finish(WITHIN).assert_passed("uac");
+}
