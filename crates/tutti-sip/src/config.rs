@@ -21,6 +21,9 @@ pub struct SipConfig {
     /// The digest authentication realm. Credentials are stored for one realm: changing it
     /// means setting every account's SIP passwords again.
     pub realm: String,
+    /// Also offer SHA-256 digest challenges (RFC 8760) beside MD5. Off by default: some phones
+    /// (baresip 1.0, Debian 12's) give up on a 401 that offers SHA-256 at all.
+    pub digest_sha256: bool,
     /// Session interval offered to callers that support session timers (RFC 4028), seconds.
     pub session_expires_seconds: u32,
     /// Shortest session interval accepted (`Min-SE`), seconds; at least 90.
@@ -81,6 +84,7 @@ impl Default for SipConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             public_address: None,
             realm: "tutti".into(),
+            digest_sha256: false,
             session_expires_seconds: 1800,
             min_session_expires_seconds: 90,
             tls: None,

@@ -107,17 +107,24 @@ pub enum Verdict {
 pub struct DigestAuthority {
     realm: String,
     key: [u8; 32],
+    algorithms: &'static [Algorithm],
 }
 
 impl DigestAuthority {
-    /// An authority for `realm` with a fresh random signing key.
-    pub fn new(realm: &str) -> Self {
+    /// An authority for `realm` with a fresh random signing key, challenging with MD5 and,
+    /// when `sha256`, SHA-256 first.
+    pub fn new(realm: &str, sha256: bool) -> Self {
         let mut key = [0; 32];
         key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         Self {
             realm: realm.to_owned(),
             key,
+            algorithms: if sha256 {
+                &[Algorithm::Sha256, Algorithm::Md5]
+            } else {
+                &[Algorithm::Md5]
+            },
         }
     }
 
@@ -126,10 +133,11 @@ impl DigestAuthority {
         &self.realm
     }
 
-    /// `WWW-Authenticate` values for a new challenge: SHA-256 first, MD5 for older phones.
+    /// `WWW-Authenticate` values for a new challenge, strongest first. Answers in either
+    /// algorithm are checked whatever was offered.
     pub fn challenges(&self, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now());
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.algorithms
             .iter()
             .map(|algorithm| {
                 format!(
@@ -240,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_right_password_passes_in_md5_and_sha256_and_a_wrong_one_does_not() {
-        let authority = DigestAuthority::new("tutti");
+        let authority = DigestAuthority::new("tutti", true);
         let (md5, sha) = ha1("alice", "tutti", "correct horse");
         for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
             let good = Challenge::read(&answer(&authority, "correct horse", algorithm)).unwrap();
@@ -260,8 +268,8 @@ mod tests {
 
     #[test]
     fn nonces_from_another_server_or_too_old_are_not_accepted() {
-        let authority = DigestAuthority::new("tutti");
-        let other = DigestAuthority::new("tutti");
+        let authority = DigestAuthority::new("tutti", true);
+        let other = DigestAuthority::new("tutti", true);
         let (md5, sha) = ha1("alice", "tutti", "pw");
         let forged = Challenge::read(&answer(&other, "pw", Algorithm::Md5)).unwrap();
         assert_eq!(
@@ -274,6 +282,10 @@ mod tests {
             Some(NONCE_LIFETIME_SECONDS + 5)
         );
         assert!(authority.challenges(true)[0].contains("stale=true"));
+        assert!(authority.challenges(false)[0].contains("algorithm=SHA-256"));
         assert!(authority.challenges(false)[1].contains("algorithm=MD5"));
+        let md5_only = DigestAuthority::new("tutti", false).challenges(false);
+        assert_eq!(md5_only.len(), 1);
+        assert!(md5_only[0].contains("algorithm=MD5"));
     }
 }

@@ -63,6 +63,65 @@ pub enum Refresher {
 /// Longest dialed number or caller id tutti keeps.
 const MAX_USER_LENGTH: usize = 64;
 
+/// Checks that a request has, readable, the headers a transaction is keyed and answered by:
+/// Via, From, To, Call-ID and CSeq with its number.
+pub fn essentials(request: &Request) -> Result<(), Refusal> {
+    request
+        .via_header()
+        .ok()
+        .and_then(|via| via.typed().ok())
+        .ok_or_else(|| Refusal::bad("no readable Via header"))?;
+    request
+        .from_header()
+        .ok()
+        .and_then(|from| from.typed().ok())
+        .ok_or_else(|| Refusal::bad("no readable From header"))?;
+    request
+        .to_header()
+        .ok()
+        .and_then(|to| to.typed().ok())
+        .ok_or_else(|| Refusal::bad("no readable To header"))?;
+    request
+        .call_id_header()
+        .map_err(|_| Refusal::bad("no Call-ID header"))?;
+    request
+        .cseq_header()
+        .ok()
+        .and_then(|cseq| cseq.seq().ok())
+        .ok_or_else(|| Refusal::bad("no CSeq header with a number"))?;
+    Ok(())
+}
+
+/// Checks what every request must hold together: its CSeq names its own method, and its body
+/// is as long as its Content-Length says (RFC 3261 §8.1.1.5, §18.3).
+pub fn framing(request: &Request) -> Result<(), Refusal> {
+    let cseq = request
+        .cseq_header()
+        .map_err(|_| Refusal::bad("no CSeq header"))?
+        .value()
+        .to_owned();
+    let method = cseq.split_whitespace().nth(1).unwrap_or_default();
+    if !method.eq_ignore_ascii_case(&request.method.to_string()) {
+        return Err(Refusal::bad(format!(
+            "the CSeq names {method}, the request is {}",
+            request.method
+        )));
+    }
+    if let Some(declared) = request.header_value("Content-Length") {
+        let declared: usize = declared
+            .trim()
+            .parse()
+            .map_err(|_| Refusal::bad("the Content-Length is not a number"))?;
+        if declared > request.body.len() {
+            return Err(Refusal::bad(format!(
+                "the Content-Length says {declared} bytes, the body has {}",
+                request.body.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The SIP extensions tutti supports when a request requires them.
 const SUPPORTED_EXTENSIONS: [&str; 1] = ["timer"];
 
@@ -288,6 +347,8 @@ pub fn inspect_datagram(bytes: &[u8]) -> Option<InviteFacts> {
     let content_type = request.header_value("Content-Type").unwrap_or_default();
     let _ = info_digit(&content_type, &request.body);
     let _ = unsupported_requirements(&request);
+    let _ = framing(&request);
+    let _ = essentials(&request);
     invite_facts(&request).ok()
 }
 
@@ -361,6 +422,21 @@ o=- 1 1
         let required = INVITE.replace("Min-SE: 90\n", "Min-SE: 90\nRequire: timer, 100rel\n");
         assert_eq!(unsupported_requirements(&request(&required)), ["100rel"]);
         assert!(unsupported_requirements(&request(INVITE)).is_empty());
+    }
+
+    #[test]
+    fn a_cseq_of_another_method_and_a_short_body_are_refused() {
+        assert_eq!(framing(&request(INVITE)), Ok(()));
+        let other = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+        assert!(framing(&request(&other))
+            .unwrap_err()
+            .reason
+            .contains("names BYE"));
+        let long = INVITE.replace("Content-Length: 12", "Content-Length: 9000");
+        assert!(framing(&request(&long))
+            .unwrap_err()
+            .reason
+            .contains("9000"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod config;
 pub mod dial_out;
 pub mod digest;
 mod error;
+mod guarded_socket;
 mod in_call;
 pub mod inspect;
 mod server;

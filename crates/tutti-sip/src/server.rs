@@ -96,7 +96,18 @@ impl SipServer {
             address: config.listen,
             reason: error.to_string(),
         };
-        let udp = UdpConnection::create_connection(config.listen, None, Some(stop.child_token()))
+        let counters = Arc::new(SipCounters::default());
+        let socket = std::net::UdpSocket::bind(config.listen)
+            .and_then(|socket| {
+                socket.set_nonblocking(true)?;
+                tokio::net::UdpSocket::from_std(socket)
+            })
+            .map_err(|error| SipError::Listen {
+                address: config.listen,
+                reason: error.to_string(),
+            })?;
+        let guarded = crate::guarded_socket::GuardedSocket::new(socket, counters.clone());
+        let udp = UdpConnection::from_socket(Arc::new(guarded), None, Some(stop.child_token()))
             .await
             .map_err(listen_error)?;
         // UDP may have been given port 0: TCP listens on the port UDP got.
@@ -131,10 +142,9 @@ impl SipServer {
             .as_str(),
         )
         .map_err(|error| SipError::Uri(error.to_string()))?;
-        let counters = Arc::new(SipCounters::default());
         let stopping = CancellationToken::new();
         let context = Arc::new(Context {
-            digest: DigestAuthority::new(&config.realm),
+            digest: DigestAuthority::new(&config.realm, config.digest_sha256),
             limits: TimerLimits {
                 session_expires: config.session_expires_seconds,
                 min_se: config.min_session_expires_seconds,
@@ -197,6 +207,13 @@ async fn dispatch(
     mut incoming: rsipstack::transaction::TransactionReceiver,
 ) {
     while let Some(mut tx) = incoming.recv().await {
+        if let Err(refusal) = crate::inspect::framing(&tx.original) {
+            context.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            if tx.original.method != Method::Ack {
+                tokio::spawn(async move { refuse(&mut tx, refusal.status, &refusal.reason).await });
+            }
+            continue;
+        }
         let in_dialog = tx
             .original
             .to_header()
