@@ -67,6 +67,15 @@ mod tests {
 
     use crate::media::*;
 
+    /// A service over an in-memory store and [`FakeMedia`].
+    pub(crate) fn service() -> std::sync::Arc<crate::ConferenceService> {
+        crate::ConferenceService::new(
+            std::sync::Arc::new(tutti_store::SqliteStore::in_memory().unwrap()),
+            std::sync::Arc::new(FakeMedia),
+            std::time::Duration::from_secs(3600),
+        )
+    }
+
     /// A media plane that refuses tone strings containing "abc" with "bad tone" and runs no
     /// rooms.
     pub(crate) struct FakeMedia;

@@ -778,15 +778,8 @@ fn merge(target: &mut Value, patch: &Value) {
 mod tests {
     use super::*;
     use serde_json::json;
-    use tutti_store::SqliteStore;
 
-    fn service() -> Arc<ConferenceService> {
-        ConferenceService::new(
-            Arc::new(SqliteStore::in_memory().unwrap()),
-            Arc::new(crate::tests::FakeMedia),
-            Duration::from_secs(3600),
-        )
-    }
+    use crate::tests::service;
 
     #[test]
     fn keys_become_tokens_and_tokens_name_the_account() {

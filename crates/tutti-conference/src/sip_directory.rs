@@ -350,21 +350,12 @@ fn taken(error: StoreError) -> ServiceError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
 
     use serde_json::json;
-    use tutti_store::SqliteStore;
 
     use super::*;
 
-    fn service() -> Arc<ConferenceService> {
-        ConferenceService::new(
-            Arc::new(SqliteStore::in_memory().unwrap()),
-            Arc::new(crate::tests::FakeMedia),
-            Duration::from_secs(3600),
-        )
-    }
+    use crate::tests::service;
 
     fn fields(error: ServiceError) -> Value {
         match error {
