@@ -65,7 +65,8 @@ pub(crate) fn bad_request(datagram: &[u8]) -> Option<String> {
     let (head, _) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
     let mut lines = head.split("\r\n");
     let start = lines.next()?;
-    if start.starts_with("SIP/") || !start.ends_with("SIP/2.0") {
+    // Responses and ACKs are never answered (RFC 3261 §17).
+    if start.starts_with("SIP/") || start.starts_with("ACK ") || !start.ends_with("SIP/2.0") {
         return None;
     }
     let mut repeated = Vec::new();
@@ -128,6 +129,10 @@ mod tests {
             None
         );
         assert_eq!(bad_request(b"SIP/2.0 200 OK\r\n\r\n"), None);
+        let ack = BROKEN
+            .replace("INVITE sip:1000@127.0.0.1", "ACK ")
+            .replace("one INVITE", "1 ACK");
+        assert_eq!(bad_request(ack.as_bytes()), None);
         assert_eq!(bad_request(&[0xff, 0x00, 0x13]), None);
         assert!(!usable(BROKEN.as_bytes()));
         assert!(usable(BROKEN.replace("one INVITE", "1 INVITE").as_bytes()));
