@@ -279,6 +279,9 @@ impl Dialer for Calls {
     fn dial(&self, request: DialRequest) {
         self.0.lock().unwrap().push(request);
     }
+    fn cancel(&self, call_id: Uuid) {
+        self.0.lock().unwrap().retain(|r| r.call_id != call_id);
+    }
 }
 
 #[tokio::test]

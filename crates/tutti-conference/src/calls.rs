@@ -158,7 +158,9 @@ impl ConferenceService {
     /// or gone is left as it is. Returns the call as it is now.
     pub fn kick_call(&self, account: Uuid, id: &str) -> Result<Call, ServiceError> {
         let call = self.call(account, id)?;
-        if call.status.is_present() {
+        if call.status == CallStatus::Dialing {
+            self.cancel_dial(account, call.id);
+        } else if call.status.is_present() {
             let conference = self.conference(account, &call.conference_id.to_string())?;
             self.remove(
                 &conference,
@@ -172,7 +174,12 @@ impl ConferenceService {
 
     /// After a restart no room runs: calls that were in one are gone.
     pub(crate) fn close_orphaned_calls(&self) -> Result<(), ServiceError> {
-        for status in [CallStatus::Joining, CallStatus::Joined, CallStatus::Leaving] {
+        for status in [
+            CallStatus::Dialing,
+            CallStatus::Joining,
+            CallStatus::Joined,
+            CallStatus::Leaving,
+        ] {
             for record in self
                 .store()
                 .items_where(Collection::Calls, "status", status.as_str())?

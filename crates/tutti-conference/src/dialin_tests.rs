@@ -616,6 +616,9 @@ impl Dialer for FakeDialer {
     fn dial(&self, request: DialRequest) {
         self.0.lock().unwrap().push(request);
     }
+    fn cancel(&self, call_id: Uuid) {
+        self.0.lock().unwrap().retain(|r| r.call_id != call_id);
+    }
 }
 
 #[test]

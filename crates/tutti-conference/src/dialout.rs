@@ -41,6 +41,9 @@ pub trait Dialer: Send + Sync {
     /// [`ConferenceService::dial_progress`], [`ConferenceService::dial_answered`] and
     /// [`ConferenceService::dial_failed`].
     fn dial(&self, request: DialRequest);
+    /// Stops ringing `call_id` (a CANCEL); the service has already recorded the call as
+    /// cancelled, so the dialer reports nothing more for it.
+    fn cancel(&self, call_id: Uuid);
 }
 
 /// How a ringing call progresses.
@@ -168,6 +171,26 @@ impl ConferenceService {
             timeout: out.timeout,
         });
         Ok(call)
+    }
+
+    /// Gives up a dial-out call that is still ringing: the call leaves with the failure
+    /// `cancelled` and the dialer sends CANCEL. Returns whether it was ringing.
+    pub(crate) fn cancel_dial(&self, account: Uuid, call_id: Uuid) -> bool {
+        let pending = self
+            .sip
+            .dialing
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(&call_id));
+        if pending.is_none() {
+            return false;
+        }
+        if let Some(dialer) = self.sip.dialer.read().ok().and_then(|d| d.clone()) {
+            dialer.cancel(call_id);
+        }
+        tracing::info!(call = %call_id, "dial-out cancelled");
+        self.fail_call(account, call_id, "cancelled");
+        true
     }
 
     /// A reserved port and an SDP offer for a dial-out INVITE.

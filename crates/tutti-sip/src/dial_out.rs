@@ -31,6 +31,20 @@ impl Dialer for SipDialer {
     fn dial(&self, request: DialRequest) {
         self.runtime.spawn(dial(self.context.clone(), request));
     }
+
+    fn cancel(&self, call_id: uuid::Uuid) {
+        let ringing = self
+            .context
+            .ringing
+            .lock()
+            .ok()
+            .and_then(|mut ringing| ringing.remove(&call_id));
+        if let Some(dialog) = ringing {
+            self.runtime.spawn(async move {
+                let _ = dialog.cancel().await;
+            });
+        }
+    }
 }
 
 /// A status tutti reports for a call that got no final answer.
@@ -106,6 +120,9 @@ async fn dial(context: Arc<Context>, request: DialRequest) {
             return failed(UNREACHABLE, error.to_string());
         }
     };
+    if let Ok(mut ringing) = context.ringing.lock() {
+        ringing.insert(call_id, dialog.clone());
+    }
     let ring_limit = Duration::from_secs(u64::from(outbound.ring_timeout_seconds.max(1)));
     let deadline = tokio::time::sleep(request.timeout.min(ring_limit));
     tokio::pin!(deadline);
@@ -129,6 +146,9 @@ async fn dial(context: Arc<Context>, request: DialRequest) {
             }
         }
     };
+    if let Ok(mut ringing) = context.ringing.lock() {
+        ringing.remove(&call_id);
+    }
     let response = match result {
         Ok(Ok((_, Some(response)))) => response,
         Ok(Ok((_, None))) | Ok(Err(_)) | Err(_) if gave_up => {

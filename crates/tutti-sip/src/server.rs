@@ -73,6 +73,10 @@ pub(crate) struct Context {
     pub(crate) limits: TimerLimits,
     pub(crate) counters: Arc<SipCounters>,
     pub(crate) stopping: CancellationToken,
+    /// Dial-out calls still ringing, by call id, for a CANCEL.
+    pub(crate) ringing: std::sync::Mutex<
+        std::collections::HashMap<uuid::Uuid, rsipstack::dialog::invite_dialog::InviteDialog>,
+    >,
 }
 
 /// A running SIP server.
@@ -155,6 +159,7 @@ impl SipServer {
             contact,
             counters: counters.clone(),
             stopping: stopping.clone(),
+            ringing: Default::default(),
         });
         context.service.set_sip_realm(&context.config.realm);
         context

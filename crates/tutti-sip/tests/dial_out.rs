@@ -154,3 +154,39 @@ async fn a_phone_that_never_answers_is_given_up_with_408() {
     let failed = status_becomes(&world, call, CallStatus::Leaved).await;
     assert_eq!(failed.failure.as_deref(), Some("SIP 408 no answer"));
 }
+
+#[tokio::test]
+async fn a_ringing_call_removed_through_the_api_is_cancelled() {
+    let world = World::new();
+    let server = world.sip(true).await;
+    let peer = Peer::new(&server).await;
+    let call = dial(&world, &peer, Duration::from_secs(30));
+    let invite = peer.expect("INVITE ").await;
+    peer.socket
+        .send_to(reply(&invite, "180 Ringing", None).as_bytes(), peer.server)
+        .await
+        .unwrap();
+    // A VoIPbin DELETE or a Kazoo kick of the ringing call.
+    let service = world.service.clone();
+    let account = world.account;
+    tokio::task::spawn_blocking(move || service.kick_call(account, &call.to_string()))
+        .await
+        .unwrap()
+        .unwrap();
+    let cancel = peer.expect("CANCEL ").await;
+    assert_eq!(header(&cancel, "Call-ID"), header(&invite, "Call-ID"));
+    peer.socket
+        .send_to(reply(&cancel, "200 OK", None).as_bytes(), peer.server)
+        .await
+        .unwrap();
+    peer.socket
+        .send_to(
+            reply(&invite, "487 Request Terminated", None).as_bytes(),
+            peer.server,
+        )
+        .await
+        .unwrap();
+    let cancelled = status_becomes(&world, call, CallStatus::Leaved).await;
+    assert_eq!(cancelled.failure.as_deref(), Some("cancelled"));
+    assert_eq!(world.participants(), 0);
+}
