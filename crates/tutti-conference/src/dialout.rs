@@ -173,15 +173,19 @@ impl ConferenceService {
         Ok(call)
     }
 
-    /// Gives up a dial-out call that is still ringing: the call leaves with the failure
-    /// `cancelled` and the dialer sends CANCEL. Returns whether it was ringing.
-    pub(crate) fn cancel_dial(&self, account: Uuid, call_id: Uuid) -> bool {
-        let pending = self
-            .sip
+    /// The ringing call `call_id`, no longer ringing from now on.
+    fn take_pending_dial(&self, call_id: Uuid) -> Option<PendingDial> {
+        self.sip
             .dialing
             .lock()
             .ok()
-            .and_then(|mut d| d.remove(&call_id));
+            .and_then(|mut dialing| dialing.remove(&call_id))
+    }
+
+    /// Gives up a dial-out call that is still ringing: the call leaves with the failure
+    /// `cancelled` and the dialer sends CANCEL. Returns whether it was ringing.
+    pub(crate) fn cancel_dial(&self, account: Uuid, call_id: Uuid) -> bool {
+        let pending = self.take_pending_dial(call_id);
         if pending.is_none() {
             return false;
         }
@@ -217,11 +221,7 @@ impl ConferenceService {
         port: u16,
     ) -> Result<LiveCall, ServiceError> {
         let pending = self
-            .sip
-            .dialing
-            .lock()
-            .ok()
-            .and_then(|mut d| d.remove(&call_id))
+            .take_pending_dial(call_id)
             .ok_or_else(|| ServiceError::NotFound(call_id.to_string()))?;
         let inner = Arc::new(CallInner {
             service: self
@@ -273,12 +273,7 @@ impl ConferenceService {
 
     /// The INVITE failed with a SIP final status (408 on timeout, 503 unreachable).
     pub fn dial_failed(&self, call_id: Uuid, status: u16, reason: &str) {
-        let pending = self
-            .sip
-            .dialing
-            .lock()
-            .ok()
-            .and_then(|mut d| d.remove(&call_id));
+        let pending = self.take_pending_dial(call_id);
         if let Some(pending) = pending {
             tracing::info!(call = %call_id, status, reason, "dial-out failed");
             self.fail_call(pending.account, call_id, &format!("SIP {status} {reason}"));

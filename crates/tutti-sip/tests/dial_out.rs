@@ -51,6 +51,21 @@ fn reply(invite: &str, status: &str, body: Option<&str>) -> String {
     text
 }
 
+/// Waits for tutti's CANCEL of `invite`; the phone confirms it and ends the INVITE with 487.
+async fn confirm_cancel(peer: &Peer, invite: &str) -> String {
+    let cancel = peer.expect("CANCEL ").await;
+    for answer in [
+        reply(&cancel, "200 OK", None),
+        reply(invite, "487 Request Terminated", None),
+    ] {
+        peer.socket
+            .send_to(answer.as_bytes(), peer.server)
+            .await
+            .unwrap();
+    }
+    cancel
+}
+
 async fn status_becomes(
     world: &World,
     call: uuid::Uuid,
@@ -138,19 +153,7 @@ async fn a_phone_that_never_answers_is_given_up_with_408() {
         .send_to(reply(&invite, "180 Ringing", None).as_bytes(), peer.server)
         .await
         .unwrap();
-    let cancel = peer.expect("CANCEL ").await;
-    // The phone confirms the CANCEL and ends its INVITE with 487.
-    peer.socket
-        .send_to(reply(&cancel, "200 OK", None).as_bytes(), peer.server)
-        .await
-        .unwrap();
-    peer.socket
-        .send_to(
-            reply(&invite, "487 Request Terminated", None).as_bytes(),
-            peer.server,
-        )
-        .await
-        .unwrap();
+    confirm_cancel(&peer, &invite).await;
     let failed = status_becomes(&world, call, CallStatus::Leaved).await;
     assert_eq!(failed.failure.as_deref(), Some("SIP 408 no answer"));
 }
@@ -173,19 +176,8 @@ async fn a_ringing_call_removed_through_the_api_is_cancelled() {
         .await
         .unwrap()
         .unwrap();
-    let cancel = peer.expect("CANCEL ").await;
+    let cancel = confirm_cancel(&peer, &invite).await;
     assert_eq!(header(&cancel, "Call-ID"), header(&invite, "Call-ID"));
-    peer.socket
-        .send_to(reply(&cancel, "200 OK", None).as_bytes(), peer.server)
-        .await
-        .unwrap();
-    peer.socket
-        .send_to(
-            reply(&invite, "487 Request Terminated", None).as_bytes(),
-            peer.server,
-        )
-        .await
-        .unwrap();
     let cancelled = status_becomes(&world, call, CallStatus::Leaved).await;
     assert_eq!(cancelled.failure.as_deref(), Some("cancelled"));
     assert_eq!(world.participants(), 0);
