@@ -56,7 +56,6 @@ fn peer_connection(server: bool, twcc: bool, local: SocketAddr) -> (RTCPeerConne
             RTCRtpCodecParameters {
                 rtp_codec: opus(),
                 payload_type: PT,
-                ..Default::default()
             },
             RtpCodecKind::Audio,
         )

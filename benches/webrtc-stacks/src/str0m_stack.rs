@@ -211,35 +211,32 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
                 side.next_wake = Instant::now();
                 let _ = crate::not_server(|| answer_tx.send((addr, answer.to_sdp_string())));
             }
-            loop {
-                match server_sock.recv_from(&mut buf) {
-                    Ok((len, src)) => {
-                        let now = Instant::now();
-                        let Ok(contents) = buf[..len].try_into() else {
-                            continue;
-                        };
-                        let input = Input::Receive(
-                            now,
-                            Receive {
-                                proto: Protocol::Udp,
-                                source: src,
-                                destination: server_addr,
-                                contents,
-                            },
-                        );
-                        let idx = match by_addr.get(&src) {
-                            Some(&i) if side.peers[i].rtc.accepts(&input) => Some(i),
-                            _ => side.peers.iter().position(|p| p.rtc.accepts(&input)),
-                        };
-                        if let Some(i) = idx {
-                            let p = &mut side.peers[i];
-                            p.handle(input);
-                            let (became, media) = p.drain(&server_sock);
-                            sh.count(true, became, media);
-                            side.next_wake = side.next_wake.min(p.next);
-                        }
+            while let Ok((len, src)) = server_sock.recv_from(&mut buf) {
+                {
+                    let now = Instant::now();
+                    let Ok(contents) = buf[..len].try_into() else {
+                        continue;
+                    };
+                    let input = Input::Receive(
+                        now,
+                        Receive {
+                            proto: Protocol::Udp,
+                            source: src,
+                            destination: server_addr,
+                            contents,
+                        },
+                    );
+                    let idx = match by_addr.get(&src) {
+                        Some(&i) if side.peers[i].rtc.accepts(&input) => Some(i),
+                        _ => side.peers.iter().position(|p| p.rtc.accepts(&input)),
+                    };
+                    if let Some(i) = idx {
+                        let p = &mut side.peers[i];
+                        p.handle(input);
+                        let (became, media) = p.drain(&server_sock);
+                        sh.count(true, became, media);
+                        side.next_wake = side.next_wake.min(p.next);
                     }
-                    Err(_) => break,
                 }
             }
             let now = Instant::now();
