@@ -120,6 +120,35 @@ impl Probe {
     }
 }
 
+/// Bytes of receive buffer asked for on the server socket: every client sends its packet in
+/// the same 20 ms tick, so at hundreds of peers the bursts outgrow the kernel default.
+const SERVER_RCVBUF: libc::c_int = 8 << 20;
+
+/// Binds the server's one UDP socket on loopback, non-blocking, with a large receive buffer
+/// (`SO_RCVBUFFORCE` when allowed, else `SO_RCVBUF` up to `net.core.rmem_max`).
+#[allow(unsafe_code)]
+pub fn server_socket() -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind server socket");
+    sock.set_nonblocking(true).expect("nonblocking");
+    let size = SERVER_RCVBUF;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: `size` outlives the call and its length is passed with it.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            break;
+        }
+    }
+    sock
+}
+
 /// Waits up to `timeout` for any socket to become readable; returns the readable indices.
 #[allow(unsafe_code)]
 pub fn poll_fds(socks: &[&UdpSocket], timeout: Duration) -> Vec<usize> {

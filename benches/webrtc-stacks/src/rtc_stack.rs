@@ -117,6 +117,8 @@ fn add_host_candidate(pc: &mut RTCPeerConnection, addr: SocketAddr) {
 
 struct Peer {
     pc: RTCPeerConnection,
+    /// "server" or "client", for error messages.
+    side: &'static str,
     ssrc: u32,
     next: Instant,
     connected: bool,
@@ -180,7 +182,7 @@ impl Peer {
         match sender.write_rtp(now, packet) {
             Ok(()) => true,
             Err(e) => {
-                eprintln!("rtc write_rtp: {e}");
+                eprintln!("rtc write_rtp ({}): {e}", self.side);
                 false
             }
         }
@@ -198,13 +200,13 @@ impl Peer {
             message: BytesMut::from(data),
         };
         if let Err(e) = self.pc.handle_read(msg) {
-            eprintln!("rtc handle_read: {e}");
+            eprintln!("rtc handle_read ({}): {e}", self.side);
         }
     }
 
     fn timeout(&mut self, now: Instant) {
         if let Err(e) = self.pc.handle_timeout(now) {
-            eprintln!("rtc handle_timeout: {e}");
+            eprintln!("rtc handle_timeout ({}): {e}", self.side);
         }
     }
 }
@@ -295,8 +297,7 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
     let t0 = Instant::now();
     let rss0 = crate::rss_kib();
     let shared = Arc::new(Shared::default());
-    let server_sock = UdpSocket::bind("127.0.0.1:0").expect("bind server socket");
-    server_sock.set_nonblocking(true).expect("nonblocking");
+    let server_sock = harness::server_socket();
     let server_addr = server_sock.local_addr().expect("server addr");
     let (offer_tx, offer_rx) = mpsc::channel::<(usize, String)>();
     let (answer_tx, answer_rx) = mpsc::channel::<(usize, String)>();
@@ -332,6 +333,7 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
                 }
                 let mut p = Peer {
                     pc,
+                    side: "server",
                     ssrc,
                     next: Instant::now(),
                     connected: false,
@@ -393,6 +395,7 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
             let _ = offer_tx.send((i, sdp));
             side.peers.push(Peer {
                 pc,
+                side: "client",
                 ssrc,
                 next: Instant::now(),
                 connected: false,

@@ -177,8 +177,7 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
     let t0 = Instant::now();
     let rss0 = crate::rss_kib();
     let shared = Arc::new(Shared::default());
-    let server_sock = UdpSocket::bind("127.0.0.1:0").expect("bind server socket");
-    server_sock.set_nonblocking(true).expect("nonblocking");
+    let server_sock = harness::server_socket();
     let server_addr = server_sock.local_addr().expect("server addr");
     let (offer_tx, offer_rx) = mpsc::channel::<(SocketAddr, String)>();
     let (answer_tx, answer_rx) = mpsc::channel::<(SocketAddr, String)>();
