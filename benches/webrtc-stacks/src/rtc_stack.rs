@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_twcc_receiver_only,
+    configure_rtcp_reports, configure_twcc,
 };
 use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
@@ -62,7 +62,7 @@ fn peer_connection(server: bool, twcc: bool, local: SocketAddr) -> (RTCPeerConne
         .expect("opus registers");
     let mut registry = configure_rtcp_reports(Registry::new());
     if twcc {
-        registry = configure_twcc_receiver_only(registry, &mut media_engine).expect("twcc");
+        registry = configure_twcc(registry, &mut media_engine).expect("twcc");
     }
     let mut se = SettingEngineBuilder::new();
     if server {
