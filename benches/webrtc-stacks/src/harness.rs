@@ -225,3 +225,11 @@ pub fn orchestrate(
         ..Report::default()
     }
 }
+
+/// With `WEBRTC_STACKS_SDP` set, prints the first peer's offer and answer to stderr (to check
+/// what was negotiated, e.g. that no transport-wide sequence number is).
+pub fn show_sdp(first: bool, offer: &str, answer: &str) {
+    if first && std::env::var_os("WEBRTC_STACKS_SDP").is_some() {
+        eprintln!("--- offer\n{offer}--- answer\n{answer}");
+    }
+}

@@ -320,7 +320,7 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
             while let Ok((client, offer)) = offer_rx.try_recv() {
                 let (mut pc, ssrc) = peer_connection(true, twcc, server_addr);
                 let desc = RTCSessionDescription::offer(offer.clone()).expect("offer parses");
-                crate::not_server(|| drop(offer));
+                let offer_text = offer;
                 pc.set_remote_description(Instant::now(), desc)
                     .expect("remote offer");
                 add_host_candidate(&mut pc, server_addr);
@@ -328,6 +328,10 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
                 pc.set_local_description(Instant::now(), answer)
                     .expect("local answer");
                 let sdp = pc.local_description().map(|d| d.sdp).unwrap_or_default();
+                crate::not_server(|| {
+                    harness::show_sdp(side.peers.is_empty(), &offer_text, &sdp);
+                    drop(offer_text);
+                });
                 if let Some(u) = ufrag(&sdp) {
                     by_ufrag.insert(u, side.peers.len());
                 }

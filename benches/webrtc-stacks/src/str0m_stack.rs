@@ -200,9 +200,13 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
                 let mut rtc = config(twcc).set_ice_lite(true).build(Instant::now());
                 rtc.add_local_candidate(Candidate::host(server_addr, "udp").expect("candidate"));
                 let parsed = SdpOffer::from_sdp_string(&offer).expect("offer parses");
-                crate::not_server(|| drop(offer));
+                let offer_text = offer;
                 let offer = parsed;
                 let answer = rtc.sdp_api().accept_offer(offer).expect("offer accepted");
+                crate::not_server(|| {
+                    harness::show_sdp(side.peers.is_empty(), &offer_text, &answer.to_sdp_string());
+                    drop(offer_text);
+                });
                 by_addr.insert(addr, side.peers.len());
                 let mut p = Peer::new(rtc, Instant::now());
                 p.drain(&server_sock);
