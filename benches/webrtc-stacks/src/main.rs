@@ -5,7 +5,8 @@
 //! thread's CPU is read with `CLOCK_THREAD_CPUTIME_ID`; its heap is counted by a global
 //! allocator that attributes each allocation and free to the thread that makes it.
 //!
-//! Usage: `webrtc-stacks <str0m|rtc> <peers> [--twcc] [--seconds S]`; prints one JSON line.
+//! Usage: `webrtc-stacks <str0m|rtc> <peers> [--twcc] [--shared-cert] [--seconds S]`; prints
+//! one JSON line. `--shared-cert` (str0m) gives every server peer the same DTLS certificate.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -169,6 +170,7 @@ fn main() {
     let stack = args.get(1).map(String::as_str).unwrap_or("str0m");
     let peers: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(50);
     let twcc = args.iter().any(|a| a == "--twcc");
+    let shared_cert = args.iter().any(|a| a == "--shared-cert");
     let secs: u64 = args
         .iter()
         .position(|a| a == "--seconds")
@@ -176,7 +178,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let report = match stack {
-        "str0m" => str0m_stack::run(peers, twcc, Duration::from_secs(secs)),
+        "str0m" => str0m_stack::run(peers, twcc, shared_cert, Duration::from_secs(secs)),
         "rtc" => rtc_stack::run(peers, twcc, Duration::from_secs(secs)),
         other => {
             eprintln!("unknown stack {other}");

@@ -173,7 +173,7 @@ impl Side {
 }
 
 /// Runs one measurement with `n` peers.
-pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
+pub fn run(n: usize, twcc: bool, shared_cert: bool, media: Duration) -> Report {
     let t0 = Instant::now();
     let rss0 = crate::rss_kib();
     let shared = Arc::new(Shared::default());
@@ -193,11 +193,22 @@ pub fn run(n: usize, twcc: bool, media: Duration) -> Report {
             next_tick: now,
         };
         let mut by_addr: HashMap<SocketAddr, usize> = HashMap::new();
+        // One DTLS certificate for every server peer, as a server would keep, or one each.
+        let cert = shared_cert.then(|| {
+            str0m::crypto::from_feature_flags()
+                .dtls_provider
+                .generate_certificate()
+                .expect("dtls certificate")
+        });
         let mut buf = vec![0u8; 2000];
         while sh.phase() != Phase::Stop {
             probe.observe(sh.phase());
             while let Ok((addr, offer)) = offer_rx.try_recv() {
-                let mut rtc = config(twcc).set_ice_lite(true).build(Instant::now());
+                let mut cfg = config(twcc).set_ice_lite(true);
+                if let Some(cert) = &cert {
+                    cfg = cfg.set_dtls_cert(cert.clone());
+                }
+                let mut rtc = cfg.build(Instant::now());
                 rtc.add_local_candidate(Candidate::host(server_addr, "udp").expect("candidate"));
                 let parsed = SdpOffer::from_sdp_string(&offer).expect("offer parses");
                 let offer_text = offer;
