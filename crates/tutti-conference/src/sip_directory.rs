@@ -66,16 +66,12 @@ impl std::fmt::Debug for SipCredential {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The digest HA1s of a password: hex MD5 and hex SHA-256 of `username:realm:password`.
 pub fn digest_ha1(username: &str, realm: &str, password: &str) -> (String, String) {
     let input = format!("{username}:{realm}:{password}");
     (
-        hex(&<md5::Md5 as md5::Digest>::digest(input.as_bytes())),
-        hex(&sha2::Sha256::digest(input.as_bytes())),
+        hex::encode(<md5::Md5 as md5::Digest>::digest(input.as_bytes())),
+        hex::encode(sha2::Sha256::digest(input.as_bytes())),
     )
 }
 
