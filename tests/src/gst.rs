@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::read_wav;
 
+/// The sample rate of callers' recordings.
+pub const RECORDING_RATE: u32 = 16_000;
+
 /// The codec a GStreamer caller uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
@@ -46,7 +49,7 @@ impl Codec {
         )
     }
 
-    /// A pipeline fragment recording what arrives on `port` into a 16 kHz WAV file.
+    /// A pipeline fragment recording what arrives on `port` into a [`RECORDING_RATE`] WAV file.
     pub fn receiver(self, port: u16, file: &std::path::Path) -> String {
         let (caps, decode) = match self {
             Codec::Pcmu => (
@@ -59,7 +62,7 @@ impl Codec {
             ),
         };
         format!(
-            "udpsrc port={port} caps={caps} ! rtpjitterbuffer latency=80 ! {decode} ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=16000,channels=1 ! wavenc ! filesink location={}",
+            "udpsrc port={port} caps={caps} ! rtpjitterbuffer latency=80 ! {decode} ! audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate={RECORDING_RATE},channels=1 ! wavenc ! filesink buffer-mode=unbuffered location={}",
             file.display()
         )
     }
@@ -127,6 +130,21 @@ impl Caller {
             pipeline: gst_launch(&pipeline),
             recording,
         }
+    }
+
+    /// What the caller has recorded so far: the WAV file's samples while it is being written
+    /// (its header's sizes are only filled in at the end).
+    pub fn heard_so_far(&self) -> Vec<f32> {
+        let bytes = std::fs::read(&self.recording).unwrap_or_default();
+        let start = bytes
+            .windows(4)
+            .take(512)
+            .position(|w| w == b"data")
+            .map_or(bytes.len(), |at| (at + 8).min(bytes.len()));
+        bytes[start..]
+            .chunks_exact(2)
+            .map(|s| f32::from(i16::from_le_bytes([s[0], s[1]])) / 32768.0)
+            .collect()
     }
 
     /// Stops the pipeline (EOS, so the WAV header is written) and returns the recording.

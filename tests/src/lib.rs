@@ -2,6 +2,7 @@
 //! analysing audio.
 
 pub mod baresip;
+pub mod chromium;
 pub mod gst;
 pub mod hooks;
 pub mod kazoo;
@@ -14,18 +15,33 @@ use std::path::PathBuf;
 /// Path of a binary built from this workspace (`cargo build --workspace --bins`), next to the
 /// test executable's own folder.
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test executable path");
-    dir.pop(); // the test executable
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join(name);
+    let path = profile_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: build the binaries first (cargo build --workspace --bins)",
         path.display()
     );
     path
+}
+
+/// The folder of the binaries built with the test executable (`target/debug`, …).
+fn profile_dir() -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test executable path");
+    dir.pop(); // the test executable
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// `target/artifacts` of this workspace (created): files a test leaves to be looked at, such
+/// as screenshots.
+pub fn artifacts_dir() -> PathBuf {
+    let mut dir = profile_dir();
+    dir.pop();
+    let dir = dir.join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Amplitude of the `hz` component of `samples` at `rate` (single-bin DFT).
