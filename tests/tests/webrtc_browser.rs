@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tutti_e2e::chromium::{self, Browser};
 use tutti_e2e::gst::{free_port, tail, tempdir, Codec, RECORDING_RATE};
 use tutti_e2e::kazoo::Session;
@@ -166,7 +166,7 @@ fn a_browser_joins_through_the_join_page_hears_is_heard_and_is_muted_and_kicked_
     browser.navigate(&page);
     let joining = Instant::now();
     browser.wait_for(
-        "window.tutti && window.tutti.state == 'connected' \
+        "window.tutti && window.tutti.state == 'joined' \
          && window.tutti.pc.connectionState == 'connected'",
         WITHIN,
     );
@@ -202,11 +202,13 @@ fn a_browser_joins_through_the_join_page_hears_is_heard_and_is_muted_and_kicked_
     eprintln!("the browser hears {heard}");
 
     // The RTP caller hears the browser's 440 Hz: a tone, not noise (a sine's amplitude is √2
-    // times its RMS level; noise spreads its level over every frequency).
+    // times its RMS level; noise spreads its level over every frequency). The page asks for
+    // Chromium's noise suppression, which takes a steady tone down by about 19 dB (0.5 in the
+    // file, about 0.05 sent), hence the low bar.
     let (amplitude, level) = poll("440 Hz at the RTP caller", WITHIN, |last| {
         let (amplitude, level) = last_half_second(&caller.heard_so_far());
         *last = format!("440 Hz amplitude {amplitude:.4}, rms {level:.4}");
-        (amplitude > 0.05 && amplitude > level).then_some((amplitude, level))
+        (amplitude > 0.02 && amplitude > level).then_some((amplitude, level))
     });
     eprintln!("the RTP caller hears 440 Hz at amplitude {amplitude:.3} (rms {level:.3})");
 
@@ -235,34 +237,36 @@ fn a_browser_joins_through_the_join_page_hears_is_heard_and_is_muted_and_kicked_
     browser.wait_for(&roster_entry_is(browser_id, "muted"), WITHIN);
     assert_eq!(
         browser.evaluate("[window.tutti.state, window.tutti.pc.connectionState]"),
-        json!(["connected", "connected"]),
+        json!(["joined", "connected"]),
         "muted, the browser stays in the room"
     );
     act(&session, &room, browser_id, "unmute");
     poll("440 Hz at the RTP caller after unmute", WITHIN, |last| {
         let (amplitude, level) = last_half_second(&caller.heard_so_far());
         *last = format!("440 Hz amplitude {amplitude:.4}, rms {level:.4}");
-        (amplitude > 0.05 && amplitude > level).then_some(())
+        (amplitude > 0.02 && amplitude > level).then_some(())
     });
 
     // Kicked by the API, the page closes its peer connection and says it was removed.
     act(&session, &room, browser_id, "kick");
     let kicked = Instant::now();
-    let closed: Value = browser.wait_for(
+    let closed = browser.wait_for(
         "['closed', 'failed', 'disconnected'].includes(window.tutti.pc.connectionState) \
-         && [window.tutti.pc.connectionState, window.tutti.state, \
-             document.querySelector('#status').textContent]",
+         && window.tutti.pc.connectionState",
         WITHIN,
     );
-    eprintln!("kicked: {closed} after {:?}", kicked.elapsed());
-    assert_ne!(closed[1], "connected", "{closed}");
-    if closed[0] != "closed" {
-        let status = closed[2].as_str().unwrap_or("").to_lowercase();
-        assert!(
-            status.contains("removed") || status.contains("kicked"),
-            "the page says it was removed: {closed}"
-        );
-    }
+    eprintln!(
+        "kicked: the peer connection {closed} after {:?}",
+        kicked.elapsed()
+    );
+    let shown = browser.wait_for(
+        "window.tutti.state == 'removed' && document.querySelector('#status').textContent",
+        WITHIN,
+    );
+    assert_eq!(
+        shown, "You were removed from the conference.",
+        "the page says it was removed"
+    );
     let (_, listed) = session.call("GET", &format!("/{room}/participants"), None);
     assert!(
         !listed["data"]
