@@ -236,16 +236,18 @@ def through_browser(api, work, name, speech_wav):
     path."""
     room = Room(api, work, name, None)
     # The microphone starts with the page; 3 s of silence first let the page join before the
-    # speech begins (the recording is aligned with the speech before scoring).
+    # speech begins (the recording is aligned with the speech before scoring), 5 s after it
+    # keep Chromium, which plays the file in a loop, from starting it again while recording.
     samples, rate = speech.read_wav(speech_wav)
     talker_wav = os.path.join(work, f"{name}.talker.wav")
-    speech.write_wav(talker_wav, np.concatenate([np.zeros(3 * rate), samples]), rate)
+    speech.write_wav(talker_wav, np.concatenate([np.zeros(3 * rate), samples,
+                                                 np.zeros(5 * rate)]), rate)
     profile = os.path.join(work, f"{name}.chromium")
     url = f"{api.base}/join/{room.conference}#token={api.token}&name=Talker"
     browser = subprocess.Popen(
         ["chromium", "--headless=new", "--use-fake-ui-for-media-stream",
          "--use-fake-device-for-media-stream",
-         f"--use-file-for-fake-audio-capture={talker_wav}%noloop",
+         f"--use-file-for-fake-audio-capture={talker_wav}",
          "--autoplay-policy=no-user-gesture-required", "--no-first-run",
          f"--user-data-dir={profile}"]
         + (["--no-sandbox"] if os.getuid() == 0 else []) + [url],
