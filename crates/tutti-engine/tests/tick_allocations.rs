@@ -153,6 +153,7 @@ fn joins_leaves_timeouts_prompts_and_tones_allocate_nothing_on_the_mixer_thread(
                 latching: None,
                 signalled_source: None,
                 port: Some(port),
+                relay: None,
             };
             engine.join(room, request).unwrap().key
         });

@@ -180,6 +180,7 @@ impl MediaPlane for EngineMedia {
                     latching: spec.latching,
                     signalled_source: spec.signalled_source,
                     port: spec.port,
+                    relay: None,
                 },
             )
             .map_err(media_error)?;
