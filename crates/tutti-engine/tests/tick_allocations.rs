@@ -1,8 +1,8 @@
 //! A mixer thread allocates and frees nothing while its rooms run: not per packet, and not when
 //! participants join, leave, time out, are renegotiated (hold, a codec change) or detached and
-//! joined again on their port, relayed (WebRTC) legs are written to, or prompts and entry/exit tones start and finish. A
-//! counting global allocator watches the mixer threads only (the API side prepares legs, and
-//! a reaper thread frees what the mixer hands back).
+//! joined again on their port, when relayed (WebRTC) legs are written to, or when prompts and
+//! entry/exit tones start and finish. A counting global allocator watches the mixer threads
+//! only (the API side prepares legs, and a reaper thread frees what the mixer hands back).
 
 mod common;
 
