@@ -33,7 +33,8 @@ pub fn ice_servers() -> serde_json::Value {
 }
 
 /// What MemoryMedia answers a WebRTC offer (`UDP/TLS/RTP/SAVPF`) with: ICE-lite, a DTLS
-/// fingerprint, Opus, the offer's direction mirrored, port 7882.
+/// fingerprint, Opus, the offer's `mid` and direction mirrored, port 7882 (enough for a
+/// browser's `setRemoteDescription`; no media flows).
 pub fn webrtc_answer(offer: &str) -> String {
     let direction = if offer.contains("a=recvonly") {
         "sendonly"
@@ -42,12 +43,18 @@ pub fn webrtc_answer(offer: &str) -> String {
     } else {
         "sendrecv"
     };
+    let mid = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=mid:"))
+        .unwrap_or("0")
+        .trim();
+    let fingerprint = vec!["AB"; 32].join(":");
     format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n\
-         m=audio 7882 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 127.0.0.1\r\n\
+         a=group:BUNDLE {mid}\r\nm=audio 7882 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 127.0.0.1\r\n\
          a=ice-ufrag:srv1\r\na=ice-pwd:serverpasswordserverpass\r\n\
-         a=fingerprint:sha-256 AA:BB\r\na=setup:passive\r\na=mid:0\r\n\
-         a=rtpmap:111 opus/48000/2\r\na={direction}\r\n\
+         a=fingerprint:sha-256 {fingerprint}\r\na=setup:passive\r\na=mid:{mid}\r\n\
+         a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na={direction}\r\n\
          a=candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host\r\n"
     )
 }

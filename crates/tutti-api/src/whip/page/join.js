@@ -179,6 +179,8 @@
 
   async function join(credential, name) {
     if (tutti.state === 'joining' || tutti.state === 'joined') return;
+    tutti.pc = null;
+    tutti.participantId = null;
     setState('joining');
     setStatus('Asking for the microphone…');
     try {
