@@ -63,7 +63,7 @@ impl WebKind {
 }
 
 /// A WebRTC participant's session.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WebSession {
     /// The session id: 128 random bits as 32 hex digits. Whoever holds it acts for the
     /// participant, so it is never shown to anyone else.
@@ -81,6 +81,19 @@ pub struct WebSession {
     left: watch::Receiver<Option<Departure>>,
 }
 
+impl std::fmt::Debug for WebSession {
+    /// Everything but the id, which is a capability and stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSession")
+            .field("kind", &self.kind)
+            .field("account", &self.account)
+            .field("conference", &self.conference)
+            .field("participant_id", &self.participant_id)
+            .field("call_id", &self.call_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl WebSession {
     /// Why the participant left, once it has (`None` until then); `changed()` wakes when it
     /// leaves.
@@ -90,10 +103,18 @@ impl WebSession {
 }
 
 /// The live sessions, by id and by participant.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct WebSessions {
     by_id: HashMap<String, (WebSession, watch::Sender<Option<Departure>>)>,
     by_participant: HashMap<(Uuid, u32), String>,
+}
+
+impl std::fmt::Debug for WebSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSessions")
+            .field("sessions", &self.by_id.len())
+            .finish()
+    }
 }
 
 impl ConferenceService {
