@@ -118,8 +118,8 @@ impl Demux {
         self.by_ufrag.insert(new.to_owned(), token);
     }
 
-    /// The peer's stack accepted a datagram from `source`: later ones from there go to it.
-    /// Returns false when the peer already has its most addresses (the datagram still counts).
+    /// The peer's stack sent to `source` (it answered a check with the right credentials, or
+    /// it is the nominated pair): later datagrams from there go to it. Returns false when the peer already has its most addresses (the datagram still counts).
     pub fn learn(&mut self, token: PeerToken, source: SocketAddr) -> bool {
         if self.by_addr.get(&source) == Some(&token) {
             return true;

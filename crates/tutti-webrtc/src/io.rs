@@ -291,7 +291,6 @@ impl IoThread {
                         ending: None,
                     },
                 );
-                self.counters.peers.store(self.peers.len(), Ordering::Relaxed);
                 self.outbound(token);
                 self.drive(token, None);
             }
@@ -485,8 +484,6 @@ impl IoThread {
             if !peer.rtc.is_alive() && peer.ending.is_none() {
                 peer.ending = Some(Some(FailReason::PeerError));
             }
-        } else {
-            self.demux.learn(token, source);
         }
         self.drive(token, Some(now));
     }
@@ -505,6 +502,9 @@ impl IoThread {
                     break;
                 }
                 Ok(Output::Transmit(t)) => {
+                    // The stack only answers checks that carried the right credentials and
+                    // only sends media to its nominated pair: where it sends, the peer is.
+                    self.demux.learn(token, t.destination);
                     match self.socket.send_to(&t.contents, t.destination) {
                         Ok(_) => {
                             self.counters.packets_out.fetch_add(1, Ordering::Relaxed);
@@ -662,7 +662,7 @@ impl IoThread {
         }
         self.demux.remove_peer(token, &peer.ufrag);
         self.by_key.remove(&(peer.room, peer.key));
-        self.counters.peers.store(self.peers.len(), Ordering::Relaxed);
+        self.counters.peers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -126,6 +126,12 @@ impl Browser {
         }
     }
 
+    /// Closes its peer connection (RTCP BYE, DTLS close_notify) and sends what that says.
+    pub fn hang_up(&mut self) {
+        self.rtc.close().unwrap();
+        self.drain();
+    }
+
     fn drain(&mut self) {
         loop {
             match self.rtc.poll_output() {
