@@ -180,7 +180,9 @@ impl WebRtcEndpoint {
         summary: OfferSummary,
         audio_level_id: u8,
     ) -> Result<(Rtc, String), WebRtcError> {
-        let mid_id = summary.mid_id.unwrap_or(if audio_level_id == 4 { 3 } else { 4 });
+        let mid_id = summary
+            .mid_id
+            .unwrap_or(if audio_level_id == 4 { 3 } else { 4 });
         let mut config = Rtc::builder()
             .set_ice_lite(true)
             .set_dtls_cert(self.cert.clone())

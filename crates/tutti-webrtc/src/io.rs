@@ -513,11 +513,9 @@ impl IoThread {
                     }
                 }
                 Ok(Output::Event(event)) => match event {
-                    Event::Connected => {
-                        if !peer.connected {
-                            peer.connected = true;
-                            self.counters.connected.fetch_add(1, Ordering::Relaxed);
-                        }
+                    Event::Connected if !peer.connected => {
+                        peer.connected = true;
+                        self.counters.connected.fetch_add(1, Ordering::Relaxed);
                     }
                     Event::IceConnectionStateChange(state) => match state {
                         IceConnectionState::Disconnected => {
@@ -547,11 +545,7 @@ impl IoThread {
                             }
                         }
                     }
-                    Event::Closed => {
-                        if peer.ending.is_none() {
-                            peer.ending = Some(None);
-                        }
-                    }
+                    Event::Closed if peer.ending.is_none() => peer.ending = Some(None),
                     _ => {}
                 },
                 Err(e) => {

@@ -31,7 +31,11 @@ fn a_kicked_participant_s_browser_sees_its_connection_close() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let metrics = endpoint.metrics();
-    assert_eq!(metrics.failed.iter().map(|(_, n)| n).sum::<u64>(), 0, "{metrics:?}");
+    assert_eq!(
+        metrics.failed.iter().map(|(_, n)| n).sum::<u64>(),
+        0,
+        "{metrics:?}"
+    );
     assert!(endpoint.exposition().contains("tutti_webrtc_peers 0\n"));
 }
 
@@ -40,13 +44,17 @@ fn a_browser_that_closes_leaves_the_room() {
     let (engine, endpoint, room) = setup(36_100..=36_119);
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
     let key = connect(&endpoint, room, &mut browser);
-    wait_for(&engine, |e| matches!(e, EngineEvent::Joined { participant: k, .. } if *k == key));
+    wait_for(
+        &engine,
+        |e| matches!(e, EngineEvent::Joined { participant: k, .. } if *k == key),
+    );
 
     browser.hang_up();
 
-    wait_for(&engine, |e| {
-        matches!(e, EngineEvent::Left { participant: k, .. } if *k == key)
-    });
+    wait_for(
+        &engine,
+        |e| matches!(e, EngineEvent::Left { participant: k, .. } if *k == key),
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while endpoint.metrics().peers != 0 {
         assert!(Instant::now() < deadline, "the peer was not freed");
@@ -63,18 +71,20 @@ fn a_browser_that_never_connects_leaves_the_room_and_is_counted() {
         .join(room, &browser.offer, ParticipantSettings::default())
         .unwrap();
     assert_eq!(endpoint.metrics().peers, 1);
-    wait_for(&engine, |e| {
-        matches!(e, EngineEvent::Joined { participant, .. } if *participant == joined.participant)
-    });
+    wait_for(
+        &engine,
+        |e| matches!(e, EngineEvent::Joined { participant, .. } if *participant == joined.participant),
+    );
 
     let deadline = Instant::now() + CONNECT_TIMEOUT + Duration::from_secs(5);
     while endpoint.metrics().failed(FailReason::ConnectTimeout) == 0 {
         assert!(Instant::now() < deadline, "{:?}", endpoint.metrics());
         std::thread::sleep(Duration::from_millis(50));
     }
-    wait_for(&engine, |e| {
-        matches!(e, EngineEvent::Left { participant, .. } if *participant == joined.participant)
-    });
+    wait_for(
+        &engine,
+        |e| matches!(e, EngineEvent::Left { participant, .. } if *participant == joined.participant),
+    );
     assert_eq!(endpoint.metrics().peers, 0);
     assert!(endpoint
         .exposition()
@@ -87,7 +97,9 @@ fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
     let mut caller = Caller::new(880.0);
     join(&engine, room, &mut caller, ParticipantSettings::default());
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let joined = endpoint.join(room, &browser.offer, ParticipantSettings::default()).unwrap();
+    let joined = endpoint
+        .join(room, &browser.offer, ParticipantSettings::default())
+        .unwrap();
     browser.accept(&joined.answer);
     browser.wait("the connection", Duration::from_secs(10), |b| b.connected);
     let server_ufrag = joined
@@ -113,13 +125,13 @@ fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
     let mut rtp = vec![0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9];
     rtp.extend_from_slice(&[0x55; 40]);
     let datagrams: Vec<Vec<u8>> = vec![
-        vec![0xff; 40],                            // malformed: no RFC 7983 range
-        vec![0x00, 0x01, 0x00],                    // malformed: a STUN header cut short
+        vec![0xff; 40],                             // malformed: no RFC 7983 range
+        vec![0x00, 0x01, 0x00],                     // malformed: a STUN header cut short
         vec![22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 1], // DTLS from nobody: unknown_source
-        rtp.clone(),                               // SRTP from nobody: unknown_source
-        stun("nosuchufrag:browser"),               // stun_unmatched
-        stun(&format!("{server_ufrag}:browser")),  // the right ufrag, a wrong password
-        rtp,                                       // still nobody: unknown_source
+        rtp.clone(),                                // SRTP from nobody: unknown_source
+        stun("nosuchufrag:browser"),                // stun_unmatched
+        stun(&format!("{server_ufrag}:browser")),   // the right ufrag, a wrong password
+        rtp,                                        // still nobody: unknown_source
     ];
     for d in &datagrams {
         stranger.send_to(d, &server).unwrap();
@@ -151,7 +163,11 @@ fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
 
     // The browser's peer is undisturbed.
     talk(&mut [&mut browser], &mut [&mut caller], 1.0);
-    assert!(browser.packets_heard >= heard_before + 40, "{}", browser.packets_heard);
+    assert!(
+        browser.packets_heard >= heard_before + 40,
+        "{}",
+        browser.packets_heard
+    );
     assert!(browser.level(880.0, 0.8) > 0.05);
     assert!(!browser.closed);
     assert_eq!(endpoint.metrics().peers, 1);
@@ -163,20 +179,33 @@ fn trickled_candidates_are_taken_and_bad_fragments_named() {
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
     let key = connect(&endpoint, room, &mut browser);
 
-    let trickle = "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n";
+    let trickle =
+        "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n";
     assert_eq!(endpoint.patch(room, key, trickle).unwrap(), None);
     let mdns = "a=candidate:2 1 udp 2130706431 0b1e7f5a-1234.local 5001 typ host\r\n";
     assert_eq!(endpoint.patch(room, key, mdns).unwrap(), None);
 
-    let error = endpoint.patch(room, key, "a=candidate:garbage\r\n").unwrap_err();
+    let error = endpoint
+        .patch(room, key, "a=candidate:garbage\r\n")
+        .unwrap_err();
     assert!(
-        error.to_string().starts_with("the ICE fragment is not valid: the candidate"),
+        error
+            .to_string()
+            .starts_with("the ICE fragment is not valid: the candidate"),
         "{error}"
     );
-    let error = endpoint.patch(room, key, "a=ice-ufrag:abcd\r\n").unwrap_err();
-    assert!(error.to_string().contains("both a=ice-ufrag and a=ice-pwd"), "{error}");
+    let error = endpoint
+        .patch(room, key, "a=ice-ufrag:abcd\r\n")
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("both a=ice-ufrag and a=ice-pwd"),
+        "{error}"
+    );
     let error = endpoint.patch(room, key + 1, trickle).unwrap_err();
-    assert!(matches!(error, WebRtcError::UnknownParticipant { .. }), "{error}");
+    assert!(
+        matches!(error, WebRtcError::UnknownParticipant { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -185,7 +214,9 @@ fn an_ice_restart_fragment_gets_new_credentials_and_the_browser_reconnects() {
     let mut caller = Caller::new(880.0);
     join(&engine, room, &mut caller, ParticipantSettings::default());
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let joined = endpoint.join(room, &browser.offer, ParticipantSettings::default()).unwrap();
+    let joined = endpoint
+        .join(room, &browser.offer, ParticipantSettings::default())
+        .unwrap();
     browser.accept(&joined.answer);
     browser.wait("the connection", Duration::from_secs(10), |b| b.connected);
     let attribute = |sdp: &str, name: &str| {
@@ -207,7 +238,10 @@ fn an_ice_restart_fragment_gets_new_credentials_and_the_browser_reconnects() {
         "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:{}\r\n",
         creds.ufrag, creds.pass, browser.mid
     );
-    let answer = endpoint.patch(room, joined.participant, &fragment).unwrap().unwrap();
+    let answer = endpoint
+        .patch(room, joined.participant, &fragment)
+        .unwrap()
+        .unwrap();
     let new = (
         attribute(&answer, "a=ice-ufrag:"),
         attribute(&answer, "a=ice-pwd:"),
@@ -222,17 +256,30 @@ fn an_ice_restart_fragment_gets_new_credentials_and_the_browser_reconnects() {
         "{answer}"
     );
     // The same fragment again is no restart.
-    assert_eq!(endpoint.patch(room, joined.participant, &fragment).unwrap(), None);
+    assert_eq!(
+        endpoint.patch(room, joined.participant, &fragment).unwrap(),
+        None
+    );
 
     // The browser takes the new credentials (its answer is the first one with them) and
     // checks again: media flows on.
     let restarted = joined
         .answer
-        .replace(&format!("a=ice-ufrag:{}", old.0), &format!("a=ice-ufrag:{}", new.0))
-        .replace(&format!("a=ice-pwd:{}", old.1), &format!("a=ice-pwd:{}", new.1))
+        .replace(
+            &format!("a=ice-ufrag:{}", old.0),
+            &format!("a=ice-ufrag:{}", new.0),
+        )
+        .replace(
+            &format!("a=ice-pwd:{}", old.1),
+            &format!("a=ice-pwd:{}", new.1),
+        )
         .replace(&format!("ufrag {}", old.0), &format!("ufrag {}", new.0));
     let restarted = str0m::change::SdpAnswer::from_sdp_string(&restarted).unwrap();
-    browser.rtc.sdp_api().accept_answer(pending, restarted).unwrap();
+    browser
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, restarted)
+        .unwrap();
     browser.ice = None;
     browser.wait("the reconnection", Duration::from_secs(10), |b| {
         matches!(
@@ -242,6 +289,14 @@ fn an_ice_restart_fragment_gets_new_credentials_and_the_browser_reconnects() {
     });
     let heard = browser.packets_heard;
     talk(&mut [&mut browser], &mut [&mut caller], 1.0);
-    assert!(browser.packets_heard >= heard + 40, "{}", browser.packets_heard);
-    assert!(caller.level(440.0, 0.8) > 0.05, "{}", caller.level(440.0, 0.8));
+    assert!(
+        browser.packets_heard >= heard + 40,
+        "{}",
+        browser.packets_heard
+    );
+    assert!(
+        caller.level(440.0, 0.8) > 0.05,
+        "{}",
+        caller.level(440.0, 0.8)
+    );
 }

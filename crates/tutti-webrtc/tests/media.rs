@@ -39,3 +39,21 @@ fn a_browser_and_an_rtp_caller_hear_each_other() {
         !b.closed
     });
 }
+
+#[test]
+fn the_browsers_audio_levels_reach_the_engine() {
+    // A tone marked as silence (-127 dBov) in the RFC 6464 extension, at the id the browser
+    // chose (10): the engine believes the level and does not decode it, so nobody hears it.
+    let (engine, endpoint, room) = setup(36_200..=36_219);
+    let mut caller = Caller::new(0.0);
+    join(&engine, room, &mut caller, ParticipantSettings::default());
+    let mut browser = Browser::new(Direction::SendRecv, 440.0);
+    browser.audio_level = -127;
+    connect(&endpoint, room, &mut browser);
+
+    talk(&mut [&mut browser], &mut [&mut caller], 1.5);
+
+    assert!(endpoint.metrics().rtp_in > 50, "{:?}", endpoint.metrics());
+    let heard = caller.level(440.0, 1.0);
+    assert!(heard < 0.01, "a tone marked silent was heard: {heard}");
+}

@@ -47,7 +47,11 @@ fn the_answer_is_ice_lite_with_the_host_candidate_opus_and_no_transport_cc() {
     let port = endpoint.local_port();
     assert_ne!(port, 0);
     let joined = endpoint
-        .join(room, &chrome_offer("sendrecv"), ParticipantSettings::default())
+        .join(
+            room,
+            &chrome_offer("sendrecv"),
+            ParticipantSettings::default(),
+        )
         .unwrap();
     let answer = &joined.answer;
     assert!(answer.lines().any(|l| l == "a=ice-lite"), "{answer}");
@@ -55,7 +59,12 @@ fn the_answer_is_ice_lite_with_the_host_candidate_opus_and_no_transport_cc() {
     assert_eq!(candidates.len(), 1, "{answer}");
     let words: Vec<&str> = candidates[0].split_ascii_whitespace().collect();
     assert_eq!(
-        (words[2].to_ascii_lowercase().as_str(), words[4], words[5], words[7]),
+        (
+            words[2].to_ascii_lowercase().as_str(),
+            words[4],
+            words[5],
+            words[7]
+        ),
         ("udp", "127.0.0.1", port.to_string().as_str(), "host"),
         "{answer}"
     );
@@ -65,7 +74,10 @@ fn the_answer_is_ice_lite_with_the_host_candidate_opus_and_no_transport_cc() {
     assert!(!answer.contains("transport-wide-cc"), "{answer}");
     assert_eq!(
         attribute(answer, "extmap:"),
-        vec!["1 urn:ietf:params:rtp-hdrext:ssrc-audio-level", "4 urn:ietf:params:rtp-hdrext:sdes:mid"],
+        vec![
+            "1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            "4 urn:ietf:params:rtp-hdrext:sdes:mid"
+        ],
         "{answer}"
     );
     assert_eq!(attribute(answer, "sendrecv"), vec![""], "{answer}");
@@ -76,9 +88,18 @@ fn the_answer_is_ice_lite_with_the_host_candidate_opus_and_no_transport_cc() {
 fn a_recvonly_offer_is_answered_sendonly_and_listens() {
     let (engine, endpoint, room) = setup(36_040..=36_059);
     let joined = endpoint
-        .join(room, &chrome_offer("recvonly"), ParticipantSettings::default())
+        .join(
+            room,
+            &chrome_offer("recvonly"),
+            ParticipantSettings::default(),
+        )
         .unwrap();
-    assert_eq!(attribute(&joined.answer, "sendonly"), vec![""], "{}", joined.answer);
+    assert_eq!(
+        attribute(&joined.answer, "sendonly"),
+        vec![""],
+        "{}",
+        joined.answer
+    );
     assert!(attribute(&joined.answer, "sendrecv").is_empty());
 
     // A listener hears the room.
@@ -87,7 +108,11 @@ fn a_recvonly_offer_is_answered_sendonly_and_listens() {
     let mut listener = Browser::new(Direction::RecvOnly, 0.0);
     connect(&endpoint, room, &mut listener);
     talk(&mut [&mut listener], &mut [&mut caller], 1.5);
-    assert!(listener.level(880.0, 1.0) > 0.05, "{}", listener.level(880.0, 1.0));
+    assert!(
+        listener.level(880.0, 1.0) > 0.05,
+        "{}",
+        listener.level(880.0, 1.0)
+    );
 }
 
 #[test]
@@ -97,7 +122,10 @@ fn the_engine_offer_carries_the_browsers_opus_parameters_level_id_and_direction(
     let offer = engine_offer(&summary, 7);
     assert!(offer.contains("m=audio 9 RTP/AVP 111\r\n"), "{offer}");
     assert!(offer.contains("a=rtpmap:111 opus/48000/2\r\n"), "{offer}");
-    assert!(offer.contains("a=fmtp:111 minptime=10;useinbandfec=1\r\n"), "{offer}");
+    assert!(
+        offer.contains("a=fmtp:111 minptime=10;useinbandfec=1\r\n"),
+        "{offer}"
+    );
     assert!(
         offer.contains("a=extmap:7 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"),
         "{offer}"
@@ -132,16 +160,16 @@ fn bad_offers_are_refused_with_the_problem_named() {
         .replace("SAVPF 111 63", "SAVPF 63");
     let cases: Vec<(String, &str)> = vec![
         ("hello".into(), "the offer is not valid SDP: "),
-        (
-            good.replace("m=audio", "m=video"),
-            "the offer has no audio",
-        ),
+        (good.replace("m=audio", "m=video"), "the offer has no audio"),
         (
             good.replace("UDP/TLS/RTP/SAVPF", "RTP/AVP"),
             "the offer is not UDP/TLS/RTP/SAVPF (its audio is RTP/AVP)",
         ),
         (no_opus, "no common codec: the offer has no Opus"),
-        (good.replace("a=sendrecv", "a=inactive"), "the offer's audio is inactive"),
+        (
+            good.replace("a=sendrecv", "a=inactive"),
+            "the offer's audio is inactive",
+        ),
         (
             good.replace("a=ice-ufrag:Xy3d\r\n", ""),
             "the offer was refused: the offer has no ICE credentials",
@@ -159,7 +187,11 @@ fn bad_offers_are_refused_with_the_problem_named() {
         assert!(!matches!(error, WebRtcError::Engine(_)), "{error:?}");
     }
     let error = endpoint
-        .join(room, &good.replace("a=fingerprint", "a=nothing"), Default::default())
+        .join(
+            room,
+            &good.replace("a=fingerprint", "a=nothing"),
+            Default::default(),
+        )
         .unwrap_err();
     assert!(error.to_string().contains("fingerprint"), "{error}");
     // No peer was kept, nothing joined the room.

@@ -51,6 +51,8 @@ pub struct Browser {
     decoder: OpusDecoder,
     encoder: OpusEncoder,
     hz: f64,
+    /// The RFC 6464 level (-dBov) its packets carry.
+    pub audio_level: i8,
     sent: u64,
     next: Instant,
 }
@@ -88,6 +90,7 @@ impl Browser {
             decoder: OpusDecoder::new().unwrap(),
             encoder: OpusEncoder::new(&EncoderSettings::default()).unwrap(),
             hz,
+            audio_level: -20,
             sent: 0,
             next: Instant::now(),
         }
@@ -190,7 +193,7 @@ impl Browser {
             return;
         };
         let _ = writer
-            .audio_level(-20, true)
+            .audio_level(self.audio_level, self.audio_level > -127)
             .write(pt, Instant::now(), time, packet[..len].to_vec());
         self.drain();
     }
@@ -199,7 +202,10 @@ impl Browser {
     pub fn wait(&mut self, what: &str, within: Duration, done: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + within;
         while !done(self) {
-            assert!(Instant::now() < deadline, "{what} did not happen in {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not happen in {within:?}"
+            );
             self.poll();
             std::thread::sleep(Duration::from_millis(2));
         }
