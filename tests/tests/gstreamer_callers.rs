@@ -39,6 +39,7 @@ impl GstCaller {
                     latching: Some(false),
                     signalled_source: None,
                     port: None,
+                    relay: None,
                 },
             )
             .expect("join");
@@ -320,6 +321,7 @@ fn five_percent_loss_and_reordering_stay_continuous() {
                 latching: Some(false),
                 signalled_source: None,
                 port: None,
+                relay: None,
             },
         )
         .unwrap();

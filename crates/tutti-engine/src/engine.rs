@@ -19,12 +19,13 @@ use tutti_rtp::sdp::{
 
 use crate::histogram::HistogramSnapshot;
 use crate::inbox::{DropCounters, DropReason, Inbox};
-use crate::leg::{CallLeg, LegMedia};
+use crate::leg::{CallLeg, LegMedia, Transport};
 use crate::mixer::{Command, MixerThread, ParticipantChange, ThreadMetrics};
 use crate::player::ClipPlayer;
 use crate::reaper::Reaper;
 use crate::receiver::{self, ReceiverCommand, ReceiverHandle};
 use crate::recorder::Recorder;
+use crate::relay::{RelayLink, RelayPort, RelayWaker};
 use crate::reserved_ports::{Reserved, ReservedPorts};
 use crate::room::{reserved_participants, Arrival, RoomSettings, SharedEncoder};
 use crate::snapshot::RoomSnapshot;
@@ -50,10 +51,14 @@ pub struct JoinRequest {
     /// [`Engine::detach`], else bound exactly (an error when it cannot be). When tutti offered
     /// on it, [`JoinRequest::offer`] is the remote side's answer to that offer.
     pub port: Option<u16>,
+    /// Join without a UDP port: the participant's packets pass through another endpoint of
+    /// this process, woken with the token (see [`crate::relay`]). [`JoinRequest::offer`] is then
+    /// a plain RTP/AVP offer describing what that endpoint negotiated.
+    pub relay: Option<(Arc<dyn RelayWaker>, u64)>,
 }
 
 /// A participant that joined.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Joined {
     /// Its key in the room.
     pub key: ParticipantKey,
@@ -63,6 +68,8 @@ pub struct Joined {
     pub port: u16,
     /// The codec negotiated.
     pub codec: CodecKind,
+    /// The endpoint's link to a participant joined with [`JoinRequest::relay`].
+    pub relay: Option<RelayLink>,
 }
 
 /// Counters of the whole engine.
@@ -177,6 +184,25 @@ fn codec_kind(name: &str) -> Option<CodecKind> {
     ]
     .into_iter()
     .find(|kind| kind.encoding_name().eq_ignore_ascii_case(name))
+}
+
+/// A new outgoing RTP stream: a random SSRC and its RTCP session.
+fn new_stream(now: Instant) -> (u32, RtcpSession) {
+    let ssrc = random_u64() as u32;
+    let rtcp = RtcpSession::new(
+        ssrc,
+        format!("tutti-{ssrc:08x}"),
+        NtpClock::new(now, SystemTime::now()),
+    );
+    (ssrc, rtcp)
+}
+
+/// The loopback address of `address`'s family.
+fn loopback_like(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    }
 }
 
 /// Binds a media socket on a port picked at random in the range, so the next caller's port
@@ -356,6 +382,9 @@ impl Engine {
                 handle.next_key.fetch_add(1, Ordering::Relaxed),
             )
         };
+        if let Some((waker, token)) = &request.relay {
+            return self.join_relayed(thread, room, key, &request, waker.clone(), *token);
+        }
         let (socket, port, offer) = self.join_socket(request.port)?;
         let result = self.join_on(thread, room, key, &request, &socket, port, offer.as_ref());
         if result.is_err() && request.port.is_some() {
@@ -431,19 +460,14 @@ impl Engine {
         )?;
         let codec = parts.media.codec;
         let answer = parts.media.negotiated.answer.clone();
-        let ssrc = random_u64() as u32;
         let now = Instant::now();
-        let rtcp = RtcpSession::new(
-            ssrc,
-            format!("tutti-{ssrc:08x}"),
-            NtpClock::new(now, SystemTime::now()),
-        );
+        let (ssrc, rtcp) = new_stream(now);
         let token = mio::Token(self.next_token.fetch_add(1, Ordering::Relaxed));
         let receiver = &self.threads[thread].receiver;
         receiver::register(&receiver.registry, socket, token)?;
         let inbox = Arc::new(Inbox::new(self.drops.clone()));
         let leg = CallLeg::new(
-            socket.clone(),
+            Transport::Udp(socket.clone()),
             inbox.clone(),
             parts.media,
             parts.decoder,
@@ -459,7 +483,77 @@ impl Engine {
             parts.guard,
         ));
         let _ = receiver.waker.wake();
+        self.arrive(thread, room, key, leg, request, parts.shared_encoder, token)?;
+        Ok(Joined {
+            key,
+            answer,
+            port,
+            codec,
+            relay: None,
+        })
+    }
 
+    /// Joins a participant whose packets pass through another endpoint (see
+    /// [`crate::relay`]): no port, no receive thread, no source guard (the endpoint proved its
+    /// peer).
+    fn join_relayed(
+        &self,
+        thread: usize,
+        room: RoomId,
+        key: ParticipantKey,
+        request: &JoinRequest,
+        waker: Arc<dyn RelayWaker>,
+        relay_token: u64,
+    ) -> Result<Joined, EngineError> {
+        let session_id = random_u64() >> 1;
+        let mut negotiated = answer_offer(&request.offer, &self.answer_config(9, session_id))?;
+        // Nothing is sent to the offer's address: it only has to be a live one of the media
+        // address family (an unspecified address would put the call on hold).
+        let relayed = SocketAddr::new(loopback_like(self.config.public_address), 9);
+        negotiated.remote_rtp = relayed;
+        negotiated.remote_rtcp = relayed;
+        let parts = self.leg_parts(negotiated, false, None, session_id, session_id)?;
+        let codec = parts.media.codec;
+        let answer = parts.media.negotiated.answer.clone();
+        let now = Instant::now();
+        let (ssrc, rtcp) = new_stream(now);
+        let inbox = Arc::new(Inbox::new(self.drops.clone()));
+        let (port, link) = RelayPort::new(inbox.clone(), waker, relay_token);
+        let leg = CallLeg::new(
+            Transport::Relay(port),
+            inbox,
+            parts.media,
+            parts.decoder,
+            parts.encoder,
+            rtcp,
+            ssrc,
+            now,
+        );
+        // Never registered with the receive thread: its removal there is a no-op.
+        let token = mio::Token(self.next_token.fetch_add(1, Ordering::Relaxed));
+        self.arrive(thread, room, key, leg, request, parts.shared_encoder, token)?;
+        Ok(Joined {
+            key,
+            answer,
+            port: 0,
+            codec,
+            relay: Some(link),
+        })
+    }
+
+    /// Hands a new leg to its room's mixer thread and waits for the room to take it (or
+    /// refuse it: locked, full).
+    #[allow(clippy::too_many_arguments)]
+    fn arrive(
+        &self,
+        thread: usize,
+        room: RoomId,
+        key: ParticipantKey,
+        leg: CallLeg,
+        request: &JoinRequest,
+        shared_encoder: Option<SharedEncoder>,
+        token: mio::Token,
+    ) -> Result<(), EngineError> {
         let (reply, result) = crossbeam_channel::bounded(1);
         self.send(
             thread,
@@ -469,7 +563,7 @@ impl Engine {
                     key,
                     leg: Box::new(leg),
                     participant: DetachedParticipant::new(request.settings),
-                    shared_encoder: parts.shared_encoder,
+                    shared_encoder,
                     token,
                 },
                 reply,
@@ -477,13 +571,7 @@ impl Engine {
         )?;
         result
             .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| EngineError::Stopped)??;
-        Ok(Joined {
-            key,
-            answer,
-            port,
-            codec,
-        })
+            .map_err(|_| EngineError::Stopped)?
     }
 
     /// How tutti answers an offer on `port`.

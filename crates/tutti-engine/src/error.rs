@@ -97,6 +97,15 @@ pub enum EngineError {
         /// The participant asked for.
         participant: ParticipantKey,
     },
+    /// The participant's packets pass through another endpoint (WebRTC), which renegotiates
+    /// them itself; the engine cannot move or renegotiate its media.
+    #[error("participant {participant} of room {room} is carried by another endpoint")]
+    Relayed {
+        /// The room.
+        room: RoomId,
+        /// The participant.
+        participant: ParticipantKey,
+    },
     /// The room has its maximum number of participants.
     #[error("room {room} is full ({max} participants)")]
     RoomFull {

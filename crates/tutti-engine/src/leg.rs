@@ -18,6 +18,7 @@ use tutti_rtp::rtcp::RtcpSession;
 use tutti_rtp::sdp::{Direction, Negotiated};
 
 use crate::inbox::{DropReason, Inbox};
+use crate::relay::RelayPort;
 use crate::send_batch::SendBatch;
 
 /// Largest RTP packet tutti writes.
@@ -88,9 +89,18 @@ pub struct LegMedia {
     pub signalled_source: Option<IpAddr>,
 }
 
+/// How a leg's packets travel.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    /// Its own UDP port, read by its mixer thread's receive thread.
+    Udp(Arc<UdpSocket>),
+    /// Another endpoint of this process (see [`crate::relay`]).
+    Relay(RelayPort),
+}
+
 /// What a renegotiation keeps of a leg, read on its mixer thread without allocating.
 pub(crate) struct LegState {
-    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) transport: Transport,
     pub(crate) inbox: Arc<Inbox>,
     /// The socket's token on the receive thread.
     pub(crate) token: mio::Token,
@@ -147,7 +157,7 @@ fn is_quiet(samples: &[f32]) -> bool {
 
 /// One participant's media state.
 pub struct CallLeg {
-    pub(crate) socket: Arc<UdpSocket>,
+    transport: Transport,
     pub(crate) inbox: Arc<Inbox>,
     media: LegMedia,
     latched: Option<SocketAddr>,
@@ -197,8 +207,8 @@ impl std::fmt::Debug for CallLeg {
 impl CallLeg {
     /// Builds a leg; allocates everything it will use.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        socket: Arc<UdpSocket>,
+    pub(crate) fn new(
+        transport: Transport,
         inbox: Arc<Inbox>,
         media: LegMedia,
         decoder: Box<dyn AudioDecoder>,
@@ -214,10 +224,11 @@ impl CallLeg {
             .as_ref()
             .map(|event| DtmfReceiver::new(event.clock_rate));
         Self {
-            socket,
+            // A relayed participant's endpoint proved its peer before delivering anything.
+            proven: matches!(transport, Transport::Relay(_)),
+            transport,
             inbox,
             latched: None,
-            proven: false,
             may_send: true,
             joined: now,
             jitter: JitterBuffer::new(if media.codec == CodecKind::Opus {
@@ -258,6 +269,21 @@ impl CallLeg {
         self.latched.unwrap_or(self.media.negotiated.remote_rtp)
     }
 
+    /// The leg's own UDP socket; `None` for a relayed participant.
+    pub(crate) fn udp_socket(&self) -> Option<Arc<UdpSocket>> {
+        match &self.transport {
+            Transport::Udp(socket) => Some(socket.clone()),
+            Transport::Relay(_) => None,
+        }
+    }
+
+    /// The participant has left: a relayed participant's endpoint is told to close its peer.
+    pub(crate) fn close(&self) {
+        if let Transport::Relay(port) = &self.transport {
+            port.close();
+        }
+    }
+
     /// Whether silence from this caller means it is gone: media flows both ways and the call
     /// is not on hold. A listen-only caller (`recvonly`), one that put the call on hold
     /// (`sendonly`, `inactive`, `c=0.0.0.0`) is never timed out.
@@ -268,7 +294,7 @@ impl CallLeg {
     /// What a renegotiation keeps of this leg (its socket on the receive thread is `token`).
     pub(crate) fn state(&self, token: mio::Token) -> LegState {
         LegState {
-            socket: self.socket.clone(),
+            transport: self.transport.clone(),
             inbox: self.inbox.clone(),
             token,
             ssrc: self.ssrc,
@@ -573,6 +599,18 @@ impl CallLeg {
             ssrc: self.ssrc,
             marker,
         };
+        let socket = match &self.transport {
+            Transport::Udp(socket) => socket,
+            Transport::Relay(port) => {
+                if port.send(|buf| write_rtp(buf, &header, payload)) {
+                    self.counters.packets_out += 1;
+                    self.rtcp.on_rtp_sent(payload.len());
+                } else {
+                    self.counters.send_failures += 1;
+                }
+                return;
+            }
+        };
         let destination = self.destination();
         if let Some(batch) = batch.filter(|_| !self.media.latching) {
             if batch.queue(destination, |buf| write_rtp(buf, &header, payload)) {
@@ -584,7 +622,7 @@ impl CallLeg {
         let Some(len) = write_rtp(&mut self.out[..], &header, payload) else {
             return;
         };
-        match self.socket.send_to(&self.out[..len], destination) {
+        match socket.send_to(&self.out[..len], destination) {
             Ok(_) => {
                 self.counters.packets_out += 1;
                 self.rtcp.on_rtp_sent(payload.len());
@@ -599,6 +637,10 @@ impl CallLeg {
             return;
         }
         self.next_rtcp = now + interval;
+        // A relayed participant's endpoint makes its own RTCP.
+        let Transport::Udp(socket) = &self.transport else {
+            return;
+        };
         if !self.may_send || self.on_hold() {
             return;
         }
@@ -612,7 +654,7 @@ impl CallLeg {
             self.rtcp
                 .write_report(now, self.timestamp, jitter, clock, &mut self.out[..])
         {
-            let _ = self.socket.send_to(&self.out[..len], destination);
+            let _ = socket.send_to(&self.out[..len], destination);
         }
     }
 }

@@ -45,7 +45,7 @@ fn opus_leg(now: Instant) -> CallLeg {
         signalled_source: None,
     };
     CallLeg::new(
-        Arc::new(socket),
+        crate::leg::Transport::Udp(Arc::new(socket)),
         Arc::new(Inbox::new(Arc::new(DropCounters::default()))),
         media,
         Box::new(OpusDecoder::new().unwrap()),

@@ -37,6 +37,7 @@ mod player;
 mod reaper;
 mod receiver;
 mod recorder;
+pub mod relay;
 mod reserved_ports;
 mod room;
 mod room_sounds;
@@ -56,6 +57,7 @@ pub use mixdown::{
 };
 pub use mixer::ParticipantChange;
 pub use player::ClipPlayer;
+pub use relay::{RelayLink, RelayWaker};
 pub use room::{RoomSettings, RoomSound};
 pub use snapshot::{ParticipantSnapshot, RoomSnapshot};
 pub use tutti_codec;

@@ -10,7 +10,7 @@ use tutti_rtp::rtcp::{NtpClock, RtcpSession};
 use tutti_rtp::sdp::answer_reoffer;
 
 use super::Engine;
-use crate::leg::CallLeg;
+use crate::leg::{CallLeg, Transport};
 use crate::mixer::Command;
 use crate::receiver::ReceiverCommand;
 use crate::{EngineError, ParticipantKey, RoomId};
@@ -39,7 +39,13 @@ impl Engine {
             .recv_timeout(Duration::from_secs(2))
             .map_err(|_| EngineError::Stopped)?
             .ok_or_else(unknown)?;
-        let port = state.socket.local_addr()?.port();
+        let Transport::Udp(socket) = &state.transport else {
+            return Err(EngineError::Relayed {
+                room,
+                participant: key,
+            });
+        };
+        let port = socket.local_addr()?.port();
         let version = state.session_version.wrapping_add(1);
         let negotiated =
             answer_reoffer(offer, &self.answer_config(port, state.session_id), version)?;
@@ -59,7 +65,7 @@ impl Engine {
             NtpClock::new(now, SystemTime::now()),
         );
         let leg = CallLeg::new(
-            Arc::clone(&state.socket),
+            Transport::Udp(Arc::clone(socket)),
             Arc::clone(&state.inbox),
             parts.media,
             parts.decoder,

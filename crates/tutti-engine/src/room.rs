@@ -129,6 +129,7 @@ impl Arrival {
     pub(crate) fn refuse(self, ctx: &mut TickContext<'_>) {
         let _ = ctx.receiver.send(ReceiverCommand::Remove(self.token));
         let _ = ctx.waker.wake();
+        self.leg.close();
         ctx.reaper.discard(Garbage::Leg(self.leg));
         ctx.reaper.discard(Garbage::Participant(self.participant));
         if let Some(encoder) = self.shared_encoder {
@@ -368,7 +369,7 @@ impl EngineRoom {
     }
 
     /// Removes a participant as a kick does (its `Left` event, the exit tone) but hands its
-    /// socket back, to be joined on again.
+    /// socket back, to be joined on again. A relayed participant has no socket and stays.
     pub(crate) fn detach(
         &mut self,
         key: ParticipantKey,
@@ -378,7 +379,7 @@ impl EngineRoom {
             .members
             .iter()
             .find(|m| m.key == key)
-            .map(|m| m.leg.socket.clone())?;
+            .and_then(|m| m.leg.udp_socket())?;
         self.remove(key, ctx, LeaveReason::Kicked);
         Some(socket)
     }
@@ -469,6 +470,7 @@ impl EngineRoom {
         }
         let _ = ctx.receiver.send(ReceiverCommand::Remove(member.token));
         let _ = ctx.waker.wake();
+        member.leg.close();
         if let Ok((last, participant)) = self.mix.detach_participant(member.id) {
             ctx.reaper.discard(Garbage::Participant(participant));
             if last.talking {

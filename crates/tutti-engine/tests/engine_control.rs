@@ -145,6 +145,7 @@ fn room_settings_change_while_the_room_runs_and_keep_the_lock() {
             latching: None,
             signalled_source: None,
             port: None,
+            relay: None,
         },
     );
     assert!(matches!(refused, Err(EngineError::RoomLocked(_))));
@@ -165,6 +166,7 @@ fn room_settings_change_while_the_room_runs_and_keep_the_lock() {
             latching: None,
             signalled_source: None,
             port: None,
+            relay: None,
         },
     );
     assert!(matches!(full, Err(EngineError::RoomFull { max: 3, .. })));

@@ -172,6 +172,7 @@ fn dtmf_lock_full_and_timeout() {
             latching: None,
             signalled_source: None,
             port: None,
+            relay: None,
         },
     );
     assert!(matches!(
@@ -197,6 +198,7 @@ fn dtmf_lock_full_and_timeout() {
             latching: None,
             signalled_source: None,
             port: None,
+            relay: None,
         },
     );
     assert!(matches!(

@@ -70,6 +70,7 @@ fn join_request(offer: String, port: Option<u16>) -> JoinRequest {
         latching: None,
         signalled_source: None,
         port,
+        relay: None,
     }
 }
 

@@ -1,8 +1,8 @@
 //! A mixer thread allocates and frees nothing while its rooms run: not per packet, and not when
 //! participants join, leave, time out, are renegotiated (hold, a codec change) or detached and
-//! joined again on their port, or prompts and entry/exit tones start and finish. A
-//! counting global allocator watches the mixer threads only (the API side prepares legs, and
-//! a reaper thread frees what the mixer hands back).
+//! joined again on their port, when relayed (WebRTC) legs are written to, or when prompts and
+//! entry/exit tones start and finish. A counting global allocator watches the mixer threads
+//! only (the API side prepares legs, and a reaper thread frees what the mixer hands back).
 
 mod common;
 
@@ -75,6 +75,14 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
+/// A relay endpoint with nothing to wake.
+#[derive(Debug)]
+struct NoWake;
+
+impl tutti_engine::RelayWaker for NoWake {
+    fn wake(&self, _token: u64) {}
+}
+
 fn left(engine: &Engine, key: u32, why: LeaveReason) {
     wait_for(
         engine,
@@ -122,7 +130,31 @@ fn joins_leaves_timeouts_prompts_and_tones_allocate_nothing_on_the_mixer_thread(
     for caller in callers.iter_mut().skip(3) {
         keys.push(join(&engine, room, caller, settings));
     }
+    // A relayed listener (a WebRTC browser's leg): the mixer writes its packets into the link.
+    let relayed = engine
+        .join(
+            room,
+            JoinRequest {
+                offer: "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=recvonly\r\n".into(),
+                settings,
+                latching: None,
+                signalled_source: None,
+                port: None,
+                relay: Some((std::sync::Arc::new(NoWake), 7)),
+            },
+        )
+        .unwrap();
     talk(&mut callers.iter_mut().collect::<Vec<_>>(), 0.5);
+    let mut relayed_packets = 0;
+    relayed
+        .relay
+        .as_ref()
+        .unwrap()
+        .take(|_| relayed_packets += 1);
+    assert!(
+        relayed_packets > 10,
+        "the relayed listener got {relayed_packets} packets"
+    );
     // A prompt starts and finishes.
     engine.play_tone(room, None, "%(200,0,440)").unwrap();
     engine
@@ -153,6 +185,7 @@ fn joins_leaves_timeouts_prompts_and_tones_allocate_nothing_on_the_mixer_thread(
                 latching: None,
                 signalled_source: None,
                 port: Some(port),
+                relay: None,
             };
             engine.join(room, request).unwrap().key
         });
@@ -164,8 +197,11 @@ fn joins_leaves_timeouts_prompts_and_tones_allocate_nothing_on_the_mixer_thread(
     talk(&mut callers.iter_mut().collect::<Vec<_>>(), 0.3);
     // Leaves, one and several (exit tones).
     engine.leave(room, keys[7]).unwrap();
-    engine.leave_many(room, &[keys[6], keys[5]]).unwrap();
+    engine
+        .leave_many(room, &[keys[6], keys[5], relayed.key])
+        .unwrap();
     left(&engine, keys[5], LeaveReason::Kicked);
+    assert!(relayed.relay.as_ref().unwrap().is_closed());
     // A caller who stops sending times out.
     let (quiet, talking) = callers.split_at_mut(1);
     let _ = quiet;

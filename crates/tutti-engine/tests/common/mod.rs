@@ -131,6 +131,7 @@ pub fn join_latching(
                 latching,
                 signalled_source: None,
                 port: None,
+                relay: None,
             },
         )
         .unwrap();
@@ -150,6 +151,7 @@ pub fn join_offer(engine: &Engine, room: RoomId, offer: String) -> Result<u32, E
                 latching: None,
                 signalled_source: None,
                 port: None,
+                relay: None,
             },
         )
         .map(|joined| joined.key)
