@@ -39,7 +39,10 @@ pub fn available(test: &str) -> bool {
         "{test}: chromium is not installed and TUTTI_REQUIRE_PEERS is set \
          (scripts/install-system-deps installs it)"
     );
-    eprintln!(
+    // Straight to the process's stderr: the test harness would swallow eprintln! of a test
+    // that passes.
+    let _ = writeln!(
+        std::io::stderr(),
         "{test}: SKIPPED, chromium is not installed (scripts/install-system-deps installs it; \
          set TUTTI_REQUIRE_PEERS=1 to make this a failure)"
     );
