@@ -190,9 +190,9 @@ fn a_browser_joins_through_the_join_page_hears_is_heard_and_is_muted_and_kicked_
 
     // The RTP caller hears the browser's 440 Hz: a tone, not noise (a sine's amplitude is √2
     // times its RMS level, the half second must be mostly the tone; noise spreads its level
-    // over every frequency). The page asks for
-    // Chromium's noise suppression, which takes a steady tone down by about 19 dB (0.5 in the
-    // file, about 0.05 sent), hence the low bar.
+    // over every frequency). The page asks for Chromium's noise suppression, which within
+    // seconds takes a steady tone down by about 19 dB (0.5 in the file, 0.05 sent), hence the
+    // low bar.
     let (amplitude, level) = poll("440 Hz at the RTP caller", WITHIN, |last| {
         let (amplitude, level) = last_half_second(&caller.heard_so_far());
         *last = format!("440 Hz amplitude {amplitude:.4}, rms {level:.4}");
