@@ -679,3 +679,22 @@ fn answer_fragment(peer: &Peer, local: &str0m::IceCreds) -> String {
     );
     frag
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SeqExtender;
+
+    #[test]
+    fn sequence_numbers_extend_across_wraps_and_reordering() {
+        let mut ext = SeqExtender::default();
+        let got: Vec<u64> = [65_534u16, 65_535, 0, 65_535, 1, 2]
+            .into_iter()
+            .map(|s| *ext.extend(s))
+            .collect();
+        assert_eq!(got, vec![65_534, 65_535, 65_536, 65_535, 65_537, 65_538]);
+        let mut ext = SeqExtender::default();
+        assert_eq!(*ext.extend(3), 3);
+        // A late packet from before the first one does not go below zero.
+        assert_eq!(*ext.extend(65_530), 65_530);
+    }
+}
