@@ -15,6 +15,8 @@ pub struct Server {
     pub address: SocketAddr,
     /// Its SIP address (UDP and TCP).
     pub sip: SocketAddr,
+    /// Its WebRTC address (UDP): every browser's ICE, DTLS and SRTP.
+    pub webrtc: SocketAddr,
     /// Where its log goes (beside the database).
     pub log: std::path::PathBuf,
 }
@@ -51,8 +53,9 @@ impl Server {
             .unwrap()
             .port();
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        // SIP on a free port of its own (UDP and TCP share it), so servers run side by side.
+        // SIP and WebRTC on free ports of their own, so servers run side by side.
         let sip = SocketAddr::from(([127, 0, 0, 1], crate::sip::free_port()));
+        let webrtc = SocketAddr::from(([127, 0, 0, 1], crate::sip::free_port()));
         let log = database.with_extension("log");
         let child = Command::new(workspace_binary("tutti"))
             .args(["serve", "--listen", &address.to_string(), "--database"])
@@ -65,6 +68,7 @@ impl Server {
             // server refuses to call unless told otherwise.
             .env("TUTTI_FETCH_ALLOW_HOSTS", "127.0.0.1")
             .env("TUTTI_SIP_LISTEN", sip.to_string())
+            .env("TUTTI_WEBRTC_LISTEN", webrtc.to_string())
             .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -74,6 +78,7 @@ impl Server {
             child,
             address,
             sip,
+            webrtc,
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -17,6 +17,7 @@ mod request;
 mod sip;
 mod voipbin;
 pub mod webhooks;
+mod whip;
 
 pub use logins::LoginLimit;
 pub use metrics::ApiMetrics;
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(kazoo::routes())
         .merge(fonestorm::routes())
         .merge(voipbin::routes())
+        .merge(whip::routes())
         .fallback(unknown_path)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

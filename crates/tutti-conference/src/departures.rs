@@ -80,6 +80,7 @@ impl ConferenceService {
             return;
         };
         self.sip_participant_left(conference_id, participant_id, why);
+        self.web_participant_left(conference_id, participant_id, why);
         tracing::info!(
             conference = %conference_id,
             participant = participant_id,
@@ -157,6 +158,7 @@ impl ConferenceService {
         self.media().end_room(conference.id);
         for (id, info) in self.take_participants(conference.id) {
             self.sip_participant_left(conference.id, id, Departure::ConferenceEnded);
+            self.web_participant_left(conference.id, id, Departure::ConferenceEnded);
             tracing::info!(
                 conference = %conference.id,
                 participant = id,

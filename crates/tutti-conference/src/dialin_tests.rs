@@ -26,10 +26,10 @@ struct Rooms {
 
 /// Rooms in memory; ports count up from 30000; answers are `answer:<port>`.
 #[derive(Default)]
-struct Media(Mutex<Rooms>);
+pub(crate) struct Media(Mutex<Rooms>);
 
 impl Media {
-    fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.0.lock().unwrap().log.clone()
     }
     fn said(&self) -> Vec<String> {
@@ -194,12 +194,25 @@ impl MediaPlane for Media {
     fn start_recording(&self, _: Uuid, _: Option<Duration>) -> Result<String, MediaError> {
         Err(MediaError::Unavailable("no recording here".into()))
     }
+    /// Logs `patch:<room>:<participant>:<fragment>`; a fragment with a new `ice-ufrag` is an
+    /// ICE restart, answered `a=ice-ufrag:server`.
+    fn patch_ice(
+        &self,
+        room: Uuid,
+        participant: u32,
+        sdpfrag: &str,
+    ) -> Result<Option<String>, MediaError> {
+        self.note(format!("patch:{room}:{participant}:{sdpfrag}"));
+        Ok(sdpfrag
+            .contains("a=ice-ufrag:")
+            .then(|| "a=ice-ufrag:server".to_owned()))
+    }
     fn stop_recording(&self, _: Uuid) -> Result<(), MediaError> {
         Ok(())
     }
 }
 
-fn setup() -> (Arc<ConferenceService>, Arc<Media>, Uuid) {
+pub(crate) fn setup() -> (Arc<ConferenceService>, Arc<Media>, Uuid) {
     let media = Arc::new(Media::default());
     let service = ConferenceService::new(
         Arc::new(SqliteStore::in_memory().unwrap()),

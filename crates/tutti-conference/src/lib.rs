@@ -25,6 +25,7 @@ mod schedule;
 pub mod schema;
 mod service;
 mod sip_directory;
+mod webrtc;
 
 /// The outbound-address rule and media names, shared by every face and the server.
 pub use tutti_outbound as outbound;
@@ -57,6 +58,7 @@ pub use service::{
     Conference, ConferenceService, NewAccount, ServiceError, Session, DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
 };
+pub use webrtc::{WebCredential, WebKind, WebSession};
 
 #[cfg(test)]
 mod dialin_tests;

@@ -521,13 +521,18 @@ impl ConferenceService {
 
     /// A conference's realtime state (empty when it is not running).
     pub fn realtime(&self, conference: &Conference) -> Realtime {
-        let Some(state) = self.media().room_state(conference.id) else {
+        self.realtime_of(conference.id)
+    }
+
+    /// The realtime state of the conference `id` (empty when it is not running).
+    pub(crate) fn realtime_of(&self, id: Uuid) -> Realtime {
+        let Some(state) = self.media().room_state(id) else {
             return Realtime {
-                is_locked: self.locked_idle(conference.id),
+                is_locked: self.locked_idle(id),
                 ..Realtime::default()
             };
         };
-        let known = self.participants_known(conference.id);
+        let known = self.participants_known(id);
         let participants: Vec<Participant> = state
             .participants
             .into_iter()

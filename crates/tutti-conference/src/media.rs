@@ -283,4 +283,23 @@ pub trait MediaPlane: Send + Sync {
     fn metrics(&self) -> MediaMetrics {
         MediaMetrics::default()
     }
+    /// Applies a WHIP/WHEP `PATCH` (an `application/trickle-ice-sdpfrag` fragment) to a
+    /// WebRTC participant: adds its ICE candidates; when the fragment carries a new
+    /// `ice-ufrag`/`ice-pwd`, restarts ICE and returns the answer fragment (`Some`).
+    fn patch_ice(
+        &self,
+        room: Uuid,
+        participant: u32,
+        sdpfrag: &str,
+    ) -> Result<Option<String>, MediaError> {
+        let _ = (room, participant, sdpfrag);
+        Err(MediaError::Unavailable(
+            "this media plane has no WebRTC endpoint".into(),
+        ))
+    }
+    /// The ICE servers (STUN/TURN) browsers should use to reach the WebRTC endpoint, as a JSON
+    /// array of `RTCIceServer` objects (`{"urls": [...], "username": ..., "credential": ...}`).
+    fn ice_servers(&self) -> serde_json::Value {
+        serde_json::json!([])
+    }
 }

@@ -173,6 +173,8 @@ pub struct ConferenceService {
     pub(crate) deadlines: std::sync::Mutex<std::collections::HashMap<Uuid, (Uuid, i64)>>,
     /// SIP calls: the realm, calls in lobbies or conferences, dial-outs, caller controls.
     pub(crate) sip: crate::dialin::SipState,
+    /// WebRTC callers' sessions.
+    pub(crate) web: std::sync::Mutex<crate::webrtc::WebSessions>,
 }
 
 impl std::fmt::Debug for ConferenceService {
@@ -254,6 +256,7 @@ impl ConferenceService {
             events: tokio::sync::broadcast::channel(crate::events::EVENT_BACKLOG).0,
             deadlines: std::sync::Mutex::default(),
             sip: crate::dialin::SipState::default(),
+            web: std::sync::Mutex::default(),
         })
     }
 

@@ -48,6 +48,7 @@ pub mod fixtures;
 pub mod media;
 pub mod probe;
 pub mod stats;
+pub mod webrtc_peers;
 
 pub use error::LoadError;
 

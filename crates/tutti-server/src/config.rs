@@ -29,6 +29,8 @@ pub struct Config {
     pub prompts: PromptsConfig,
     /// SIP: dial-in, dial-out, trunks.
     pub sip: tutti_sip::SipConfig,
+    /// WebRTC: browsers over WHIP, WHEP and the join page.
+    pub webrtc: tutti_webrtc::WebRtcConfig,
 }
 
 /// `[fetch]`.
@@ -348,6 +350,11 @@ impl Config {
                 "SIP_LISTEN" => config.sip.listen = parse(&name, &value)?,
                 "SIP_PUBLIC_ADDRESS" => config.sip.public_address = Some(parse(&name, &value)?),
                 "SIP_REALM" => config.sip.realm = value,
+                "WEBRTC_ENABLED" => config.webrtc.enabled = parse(&name, &value)?,
+                "WEBRTC_LISTEN" => config.webrtc.listen = parse(&name, &value)?,
+                "WEBRTC_PUBLIC_ADDRESS" => {
+                    config.webrtc.public_address = Some(parse(&name, &value)?)
+                }
                 "STORAGE_PATH" => config.storage.path = PathBuf::from(value),
                 "AUTH_TOKEN_LIFETIME_SECONDS" => {
                     config.auth.token_lifetime_seconds = parse(&name, &value)?

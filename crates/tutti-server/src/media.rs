@@ -13,12 +13,17 @@ use tutti_engine::{
     ClipPlayer, Engine, EngineError, EngineEvent, JoinRequest, LeaveReason, ParticipantChange,
     RoomId, RoomSettings, RoomSound,
 };
+use tutti_webrtc::{WebRtcEndpoint, WebRtcError};
 use uuid::Uuid;
 
 /// The engine behind the conference service.
 pub struct EngineMedia {
     /// The engine; `None` where no media runs (account administration).
-    pub engine: Option<Engine>,
+    pub engine: Option<Arc<Engine>>,
+    /// The WebRTC endpoint browsers join through; `None` when `[webrtc]` is disabled.
+    pub webrtc: Option<WebRtcEndpoint>,
+    /// The STUN/TURN servers browsers are told to use (`[webrtc] ice_servers`), as JSON.
+    pub ice_servers: serde_json::Value,
     /// Where recordings are written, one folder per conference.
     pub recordings: std::path::PathBuf,
     /// Media files, fetched prompts and text to speech.
@@ -111,10 +116,24 @@ fn media_error(error: EngineError) -> MediaError {
     }
 }
 
+fn webrtc_error(error: WebRtcError) -> MediaError {
+    match error {
+        WebRtcError::Engine(error) => media_error(error),
+        WebRtcError::UnknownParticipant { participant, .. } => {
+            MediaError::NoParticipant(participant)
+        }
+        WebRtcError::Bind { .. } | WebRtcError::Certificate(_) | WebRtcError::Stopped(_) => {
+            MediaError::Unavailable(error.to_string())
+        }
+        // What is wrong with the offer or fragment, in words for the one who sent it.
+        other => MediaError::Offer(other.to_string()),
+    }
+}
+
 impl EngineMedia {
     fn engine(&self) -> Result<&Engine, MediaError> {
         self.engine
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| MediaError::Unavailable("no media engine in this process".into()))
     }
 
@@ -170,6 +189,19 @@ impl MediaPlane for EngineMedia {
             moderator: spec.moderator,
             ..ParticipantSettings::default()
         };
+        if WebRtcEndpoint::is_webrtc_offer(&spec.offer) {
+            let webrtc = self.webrtc.as_ref().ok_or_else(|| {
+                MediaError::Offer("WebRTC offers are not taken here ([webrtc] is disabled)".into())
+            })?;
+            let joined = webrtc
+                .join(room(id), &spec.offer, settings)
+                .map_err(webrtc_error)?;
+            return Ok(JoinedMedia {
+                participant_id: joined.participant,
+                answer: joined.answer,
+                port: webrtc.local_port(),
+            });
+        }
         let joined = self
             .engine()?
             .join(
@@ -189,6 +221,23 @@ impl MediaPlane for EngineMedia {
             answer: joined.answer,
             port: joined.port,
         })
+    }
+
+    fn patch_ice(
+        &self,
+        id: Uuid,
+        participant: u32,
+        sdpfrag: &str,
+    ) -> Result<Option<String>, MediaError> {
+        self.webrtc
+            .as_ref()
+            .ok_or_else(|| MediaError::Unavailable("[webrtc] is disabled".into()))?
+            .patch(room(id), participant, sdpfrag)
+            .map_err(webrtc_error)
+    }
+
+    fn ice_servers(&self) -> serde_json::Value {
+        self.ice_servers.clone()
     }
 
     fn renegotiate(&self, id: Uuid, participant: u32, offer: &str) -> Result<String, MediaError> {

@@ -1,7 +1,9 @@
-//! The engine adapter's SIP operations: offers on reserved ports, answers to them, detach
-//! keeping the port, renegotiation, and the errors the SIP layer turns into responses.
+//! The engine adapter's SIP operations (offers on reserved ports, answers to them, detach
+//! keeping the port, renegotiation, and the errors the SIP layer turns into responses) and its
+//! routing of WebRTC offers to the WebRTC endpoint.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tutti_conference::{JoinSpec, MediaError, MediaPlane, RoomSpec};
 use tutti_engine::{Engine, EngineConfig};
@@ -13,14 +15,16 @@ use crate::prompts::{PromptSettings, Prompts};
 fn media(ports: std::ops::RangeInclusive<u16>) -> EngineMedia {
     let scratch = std::env::temp_dir();
     EngineMedia {
-        engine: Some(
+        engine: Some(Arc::new(
             Engine::start(EngineConfig {
                 mixer_threads: 1,
                 ports,
                 ..Default::default()
             })
             .unwrap(),
-        ),
+        )),
+        webrtc: None,
+        ice_servers: serde_json::json!([]),
         recordings: scratch.clone(),
         prompts: Prompts::new(PromptSettings::new(
             PathBuf::from("."),
@@ -112,5 +116,85 @@ fn offers_answers_detach_and_renegotiation_reach_the_engine() {
     assert!(
         matches!(gone, Err(MediaError::NoParticipant(_))),
         "{gone:?}"
+    );
+}
+
+/// A browser's offer, made by str0m as a browser would make it (ICE, DTLS fingerprint,
+/// `UDP/TLS/RTP/SAVPF`, Opus).
+fn browser_offer() -> String {
+    let mut rtc = str0m::Rtc::builder().build(std::time::Instant::now());
+    let host = str0m::Candidate::host("127.0.0.1:40100".parse().unwrap(), "udp").unwrap();
+    rtc.add_local_candidate(host);
+    let mut api = rtc.sdp_api();
+    api.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendRecv,
+        None,
+        None,
+        None,
+    );
+    api.apply().unwrap().0.to_sdp_string()
+}
+
+#[test]
+fn webrtc_offers_go_to_the_webrtc_endpoint_and_plain_ones_to_the_engine() {
+    let mut media = media(36_550..=36_599);
+    let room = Uuid::from_u128(3);
+    media.ensure_room(room, &room_spec()).unwrap();
+    let offer = browser_offer();
+
+    // Without an endpoint, a WebRTC offer is refused in words that say why.
+    let refused = media.join(room, &spec(offer.clone(), None));
+    assert!(
+        matches!(&refused, Err(MediaError::Offer(text)) if text.contains("[webrtc] is disabled")),
+        "{refused:?}"
+    );
+
+    let engine = media.engine.clone().unwrap();
+    let config = tutti_webrtc::WebRtcConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let endpoint =
+        tutti_webrtc::WebRtcEndpoint::start(&config, "127.0.0.1".parse().unwrap(), engine).unwrap();
+    let port = endpoint.local_port();
+    media.webrtc = Some(endpoint);
+
+    let browser = media.join(room, &spec(offer, None)).unwrap();
+    assert_eq!(browser.port, port, "the answer names the WebRTC port");
+    assert!(browser.answer.contains("a=ice-lite"), "{}", browser.answer);
+    assert!(
+        browser
+            .answer
+            .contains(&format!("127.0.0.1 {port} typ host")),
+        "{}",
+        browser.answer
+    );
+    let phone = media
+        .join(room, &spec(sdp(40_004, "0", "a=sendrecv\r\n"), None))
+        .unwrap();
+    assert_ne!(phone.port, port, "a plain offer gets a port of its own");
+    // Snapshots are published every 100 ms.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while media.room_state(room).map_or(0, |s| s.participants.len()) < 2 {
+        assert!(std::time::Instant::now() < deadline, "both are in the room");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // Trickle ICE reaches the browser's peer; an unknown participant is named.
+    assert_eq!(
+        media
+            .patch_ice(
+                room,
+                browser.participant_id,
+                "a=candidate:1 1 udp 2130706431 127.0.0.1 40101 typ host\r\n"
+            )
+            .unwrap(),
+        None
+    );
+    let unknown = media.patch_ice(room, 999, "a=end-of-candidates\r\n");
+    assert!(
+        matches!(unknown, Err(MediaError::NoParticipant(999))),
+        "{unknown:?}"
     );
 }

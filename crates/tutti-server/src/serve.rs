@@ -9,6 +9,7 @@ use tutti_api::AppState;
 use tutti_conference::ConferenceService;
 use tutti_engine::{Engine, EngineConfig};
 use tutti_store::SqliteStore;
+use tutti_webrtc::WebRtcEndpoint;
 
 use crate::config::Config;
 use crate::media::EngineMedia;
@@ -28,7 +29,8 @@ fn data_folder(config: &Config, name: &str) -> std::path::PathBuf {
 /// The media plane for `engine` (none for account administration).
 fn media_plane(
     config: &Config,
-    engine: Option<Engine>,
+    engine: Option<Arc<Engine>>,
+    webrtc: Option<WebRtcEndpoint>,
     outbound: &OutboundPolicy,
 ) -> Arc<EngineMedia> {
     let recordings = data_folder(config, "recordings");
@@ -46,6 +48,9 @@ fn media_plane(
     prompts.cache_bytes = config.prompts.cache_megabytes.saturating_mul(1024 * 1024);
     Arc::new(EngineMedia {
         engine,
+        webrtc,
+        ice_servers: serde_json::to_value(&config.webrtc.ice_servers)
+            .unwrap_or_else(|_| serde_json::json!([])),
         recordings,
         prompts: Prompts::new(prompts),
         recorders: Default::default(),
@@ -88,6 +93,31 @@ fn init_logging(config: &Config) {
     };
 }
 
+/// Opens the WebRTC port when `[webrtc]` is enabled. Browsers are given one host candidate:
+/// `webrtc.public_address`, else `media.public_address`.
+fn start_webrtc(config: &Config, engine: &Arc<Engine>) -> anyhow::Result<Option<WebRtcEndpoint>> {
+    if !config.webrtc.enabled {
+        return Ok(None);
+    }
+    let candidate = config
+        .webrtc
+        .public_address
+        .unwrap_or(config.media.public_address);
+    if candidate.is_unspecified() {
+        anyhow::bail!(
+            "webrtc.public_address (or media.public_address) must be an address browsers can reach, not {candidate}"
+        );
+    }
+    let endpoint = WebRtcEndpoint::start(&config.webrtc, candidate, engine.clone())
+        .context("starting WebRTC")?;
+    tracing::info!(
+        listen = %config.webrtc.listen,
+        candidate = %std::net::SocketAddr::new(candidate, endpoint.local_port()),
+        "WebRTC is listening"
+    );
+    Ok(Some(endpoint))
+}
+
 /// Runs the server until SIGTERM or Ctrl-C; logs `warnings` about the configuration first.
 pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     init_logging(&config);
@@ -115,9 +145,11 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         ..EngineConfig::default()
     })
     .context("starting the media engine")?;
+    let engine = Arc::new(engine);
     let engine_events = engine.events().clone();
+    let webrtc = start_webrtc(&config, &engine)?;
     let outbound = config.outbound()?;
-    let media_plane = media_plane(&config, Some(engine), &outbound);
+    let media_plane = media_plane(&config, Some(engine), webrtc, &outbound);
     let service = ConferenceService::with_outbound(
         store,
         media_plane.clone(),
@@ -159,10 +191,13 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
             None
         };
         let mut state = state.with_webhooks(webhooks);
-        if let Some(sip) = &sip {
-            let counters = sip.counters();
-            state = state.with_more_metrics(Arc::new(move || counters.exposition()));
-        }
+        let sip_counters = sip.as_ref().map(|sip| sip.counters());
+        let media = media_plane.clone();
+        state = state.with_more_metrics(Arc::new(move || {
+            let sip = sip_counters.as_ref().map(|c| c.exposition());
+            let webrtc = media.webrtc.as_ref().map(WebRtcEndpoint::exposition);
+            format!("{}{}", sip.unwrap_or_default(), webrtc.unwrap_or_default())
+        }));
         let served = tutti_api::serve(listener, state, ending(service.clone()))
             .await
             .context("serving HTTP");
@@ -173,8 +208,12 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     })?;
     tracing::info!("stopping the media engine");
     drop(runtime);
-    if let Some(engine) = Arc::try_unwrap(media_plane).ok().and_then(|m| m.engine) {
-        engine.shutdown();
+    // The WebRTC endpoint's thread ends first: it holds the engine too.
+    if let Ok(media) = Arc::try_unwrap(media_plane) {
+        drop(media.webrtc);
+        if let Some(engine) = media.engine.and_then(|e| Arc::try_unwrap(e).ok()) {
+            engine.shutdown();
+        }
     }
     tracing::info!("stopped");
     Ok(())
@@ -219,7 +258,7 @@ pub fn create_account(config: Config, name: &str) -> anyhow::Result<()> {
     let outbound = config.outbound()?;
     let service = ConferenceService::with_outbound(
         store,
-        media_plane(&config, None, &outbound),
+        media_plane(&config, None, None, &outbound),
         Duration::from_secs(config.auth.token_lifetime_seconds),
         outbound,
     );

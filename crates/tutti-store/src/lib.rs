@@ -223,6 +223,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// One conference of one account.
     fn conference(&self, account: Uuid, id: Uuid) -> Result<Option<ConferenceRecord>, StoreError>;
+    /// A conference by its id alone, whichever account holds it (ids are unique across
+    /// accounts): for callers who name a conference but hold no account's token (a PIN).
+    fn conference_by_id(&self, id: Uuid) -> Result<Option<ConferenceRecord>, StoreError>;
     /// Replaces a conference if its stored revision is `conference.revision - 1`; re-claims its
     /// numbers.
     fn update_conference(

@@ -87,4 +87,6 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ha1_sha256 TEXT NOT NULL
     );
     CREATE INDEX sip_credentials_by_account ON sip_credentials(account_id);",
+    // 6: conferences by id alone (a caller with a PIN names a conference, not its account).
+    "CREATE INDEX conferences_by_id ON conferences(id);",
 ];

@@ -360,6 +360,19 @@ impl Store for SqliteStore {
         })
     }
 
+    fn conference_by_id(&self, id: Uuid) -> Result<Option<ConferenceRecord>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE id = ?1 LIMIT 1"),
+                params![id_text(id)],
+                conference_from,
+            )
+            .optional()?
+            .map(with_document)
+            .transpose()
+        })
+    }
+
     fn every_conference(&self) -> Result<Vec<ConferenceRecord>, StoreError> {
         self.with(|c| {
             let mut statement = c.prepare(&format!(
@@ -655,6 +668,8 @@ mod tests {
         let mut c = conference(a.id, "standup");
         store.insert_conference(&c, &["100".into()]).unwrap();
         assert_eq!(store.conference(a.id, c.id).unwrap(), Some(c.clone()));
+        assert_eq!(store.conference_by_id(c.id).unwrap(), Some(c.clone()));
+        assert_eq!(store.conference_by_id(Uuid::now_v7()).unwrap(), None);
         assert_eq!(
             store.conference(b.id, c.id).unwrap(),
             None,

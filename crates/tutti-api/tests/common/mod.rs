@@ -23,6 +23,52 @@ pub struct MemoryMedia {
     pub relations: Mutex<Vec<(Uuid, u32, u32, bool)>>,
     /// Whether this media plane offers text to speech.
     pub speech: bool,
+    /// (room, participant, fragment) of every WHIP/WHEP `PATCH`, in order.
+    pub patches: Mutex<Vec<(Uuid, u32, String)>>,
+}
+
+/// The ICE servers MemoryMedia gives browsers.
+pub fn ice_servers() -> serde_json::Value {
+    serde_json::json!([{"urls": ["stun:stun.example.net:3478"]}])
+}
+
+/// What MemoryMedia answers a WebRTC offer (`UDP/TLS/RTP/SAVPF`) with: ICE-lite, a DTLS
+/// fingerprint, Opus, the offer's `mid` and direction mirrored, port 7882 (enough for a
+/// browser's `setRemoteDescription`; no media flows).
+pub fn webrtc_answer(offer: &str) -> String {
+    let direction = if offer.contains("a=recvonly") {
+        "sendonly"
+    } else if offer.contains("a=sendonly") {
+        "recvonly"
+    } else {
+        "sendrecv"
+    };
+    let mid = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=mid:"))
+        .unwrap_or("0")
+        .trim();
+    let fingerprint = vec!["AB"; 32].join(":");
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n\
+         a=group:BUNDLE {mid}\r\nm=audio 7882 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 127.0.0.1\r\n\
+         a=ice-ufrag:srv1\r\na=ice-pwd:serverpasswordserverpass\r\n\
+         a=fingerprint:sha-256 {fingerprint}\r\na=setup:passive\r\na=mid:{mid}\r\n\
+         a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na={direction}\r\n\
+         a=candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host\r\n"
+    )
+}
+
+/// A browser's WebRTC offer, `sendrecv` unless `direction` says otherwise.
+pub fn webrtc_offer(direction: &str) -> String {
+    format!(
+        "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+         a=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n\
+         a=ice-ufrag:brws\r\na=ice-pwd:browserpasswordbrowserpass\r\n\
+         a=fingerprint:sha-256 CC:DD\r\na=setup:actpass\r\na=mid:0\r\n\
+         a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+         a={direction}\r\n"
+    )
 }
 
 /// A service over an in-memory store and [`MemoryMedia`]; tokens live an hour.
@@ -79,6 +125,17 @@ impl MemoryMedia {
         }
     }
 
+    /// Marks a participant talking or not in its room's state.
+    pub fn set_talking(&self, room: Uuid, participant: u32, talking: bool) {
+        if let Some((_, state)) = self.rooms.lock().unwrap().get_mut(&room) {
+            for p in state.participants.iter_mut() {
+                if p.participant_id == participant {
+                    p.talking = talking;
+                }
+            }
+        }
+    }
+
     /// The spec a room runs with now.
     pub fn spec(&self, room: Uuid) -> Option<RoomSpec> {
         self.rooms
@@ -112,6 +169,11 @@ impl MediaPlane for MemoryMedia {
         if !spec.offer.starts_with("v=0") {
             return Err(MediaError::Offer("the offer is not valid SDP".into()));
         }
+        if spec.offer.contains("UDP/TLS/RTP/SAVPF") && !spec.offer.contains("a=fingerprint:") {
+            return Err(MediaError::Offer(
+                "the WebRTC offer has no DTLS fingerprint".into(),
+            ));
+        }
         let mut rooms = self.rooms.lock().unwrap();
         let (room_spec, state) = rooms
             .get_mut(&room)
@@ -140,6 +202,13 @@ impl MediaPlane for MemoryMedia {
             hear: !spec.deaf,
             moderator: spec.moderator,
         });
+        if spec.offer.contains("UDP/TLS/RTP/SAVPF") {
+            return Ok(JoinedMedia {
+                participant_id,
+                answer: webrtc_answer(&spec.offer),
+                port: 7882,
+            });
+        }
         Ok(JoinedMedia {
             participant_id,
             answer: format!("v=0\r\nm=audio {} RTP/AVP 0\r\n", 20_000 + participant_id),
@@ -255,6 +324,39 @@ impl MediaPlane for MemoryMedia {
             ],
             ..MediaMetrics::default()
         }
+    }
+    /// Records the fragment; one with a new `ice-ufrag` is an ICE restart, answered with
+    /// `a=ice-ufrag:srv2` and `a=ice-pwd:…`. A participant not in the room is refused.
+    fn patch_ice(
+        &self,
+        room: Uuid,
+        participant: u32,
+        sdpfrag: &str,
+    ) -> Result<Option<String>, MediaError> {
+        let present = self
+            .rooms
+            .lock()
+            .unwrap()
+            .get(&room)
+            .is_some_and(|(_, state)| {
+                state
+                    .participants
+                    .iter()
+                    .any(|p| p.participant_id == participant)
+            });
+        if !present {
+            return Err(MediaError::NoParticipant(participant));
+        }
+        self.patches
+            .lock()
+            .unwrap()
+            .push((room, participant, sdpfrag.to_owned()));
+        Ok(sdpfrag
+            .contains("a=ice-ufrag:")
+            .then(|| "a=ice-ufrag:srv2\r\na=ice-pwd:restartedpasswordrestarted\r\n".to_owned()))
+    }
+    fn ice_servers(&self) -> serde_json::Value {
+        ice_servers()
     }
     fn room_state(&self, room: Uuid) -> Option<RoomState> {
         self.rooms

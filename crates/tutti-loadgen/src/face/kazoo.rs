@@ -59,6 +59,11 @@ impl Kazoo {
         &self.base
     }
 
+    /// The session's API token (accepted by every face, and as a WHIP bearer token).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     fn put(&self, url: &str, what: &str, body: Value) -> Result<Value, LoadError> {
         super::json_body(
             self.agent

@@ -1,0 +1,97 @@
+//! `tutti-webrtc-load`: joins browser-like WebRTC peers (str0m: ICE, DTLS-SRTP, Opus with
+//! audio levels) to tutti's rooms through WHIP, each sending and receiving 50 packets/s, and
+//! prints the server's CPU per connected peer as JSON.
+
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tutti_loadgen::face::kazoo::Kazoo;
+use tutti_loadgen::face::Face;
+use tutti_loadgen::webrtc_peers::{self, WebRtcLoadConfig};
+use tutti_loadgen::LoadError;
+
+/// Joins WebRTC peers in rooms, a few of each room talking, and measures the server.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// tutti's HTTP base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// The account's id (Kazoo face, to create the rooms).
+    #[arg(long)]
+    account_id: String,
+    /// The account's API key.
+    #[arg(long)]
+    api_key: String,
+    /// Peers.
+    #[arg(long, default_value_t = 100)]
+    peers: usize,
+    /// Peers per room.
+    #[arg(long, default_value_t = 25)]
+    room_size: usize,
+    /// Talkers per room.
+    #[arg(long, default_value_t = 3)]
+    talkers: usize,
+    /// Seconds between the last connection and the measured window.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Address the peers send from.
+    #[arg(long, default_value = "127.0.0.1")]
+    local_ip: IpAddr,
+    /// The server's process id, for its CPU and memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Also write the summary to this file.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tutti-webrtc-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), LoadError> {
+    let kazoo = Kazoo::login(&args.url, &args.account_id, &args.api_key)?;
+    let room_size = args.room_size.max(1);
+    let rooms = (0..args.peers.div_ceil(room_size))
+        .map(|index| kazoo.create_room(index))
+        .collect::<Result<Vec<_>, _>>()?;
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    let config = WebRtcLoadConfig {
+        peers: args.peers,
+        room_size,
+        talkers: args.talkers,
+        local_ip: args.local_ip,
+        warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
+        duration: Duration::from_secs_f64(args.duration.max(1.0)),
+        server_pid: args.server_pid,
+    };
+    let summary = webrtc_peers::run(&config, &|room, offer| {
+        webrtc_peers::whip_post(&agent, kazoo.base(), &rooms[room], kazoo.token(), offer)
+    });
+    for room in &rooms {
+        let _ = kazoo.close_room(room);
+    }
+    let json = serde_json::to_string_pretty(&summary?)
+        .map_err(|e| LoadError::Setting(format!("the summary could not be written: {e}")))?;
+    if let Some(path) = &args.output {
+        std::fs::write(path, format!("{json}\n"))?;
+    }
+    writeln!(std::io::stdout().lock(), "{json}")?;
+    Ok(())
+}
