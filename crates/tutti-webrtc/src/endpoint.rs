@@ -4,18 +4,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use str0m::config::DtlsCert;
-use str0m::rtp::Extension;
-use str0m::{Candidate, Rtc};
 use tutti_engine::tutti_mix::ParticipantSettings;
 use tutti_engine::{Engine, JoinRequest, ParticipantKey, RelayWaker, RoomId};
 
 use crate::io::{Command, IoThread, NewPeer, Wakeup};
 use crate::metrics::Counters;
-use crate::offer::{self, OfferSummary};
+use crate::offer;
 use crate::{WebRtcConfig, WebRtcError, WebRtcMetrics};
 
 /// How long a new peer has to complete ICE and DTLS.
@@ -66,10 +64,7 @@ impl WebRtcEndpoint {
             addr: config.listen,
             source,
         })?;
-        let cert = str0m::crypto::from_feature_flags()
-            .dtls_provider
-            .generate_certificate()
-            .ok_or_else(|| WebRtcError::Certificate("the crypto provider made none".into()))?;
+        let cert = offer::certificate()?;
         let poll = mio::Poll::new().map_err(|e| WebRtcError::Stopped(e.to_string()))?;
         let waker = mio::Waker::new(poll.registry(), crate::io::WAKE)
             .map_err(|e| WebRtcError::Stopped(e.to_string()))?;
@@ -129,7 +124,7 @@ impl WebRtcEndpoint {
         let engine_offer = offer::engine_offer(&summary, audio_level_id);
         let mid = summary.mid.as_deref().map(Into::into);
         let remote_creds = summary.ice_creds.clone();
-        let (rtc, answer) = self.accept(summary, audio_level_id)?;
+        let (rtc, answer) = offer::accept(summary, audio_level_id, &self.cert, self.candidate)?;
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let waker: Arc<dyn RelayWaker> = self.wakeup.clone();
         let joined = self.engine.join(
@@ -172,40 +167,6 @@ impl WebRtcEndpoint {
             participant: joined.key,
             answer,
         })
-    }
-
-    /// The peer for an offer and its answer.
-    fn accept(
-        &self,
-        summary: OfferSummary,
-        audio_level_id: u8,
-    ) -> Result<(Rtc, String), WebRtcError> {
-        let mid_id = summary
-            .mid_id
-            .unwrap_or(if audio_level_id == 4 { 3 } else { 4 });
-        let mut config = Rtc::builder()
-            .set_ice_lite(true)
-            .set_dtls_cert(self.cert.clone())
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .clear_extension_map()
-            .set_extension(audio_level_id, Extension::AudioLevel)
-            .set_extension(mid_id, Extension::RtpMid);
-        // Transport-wide congestion control costs ~50 % more CPU for audio (see the README's
-        // "WebRTC stacks"): neither its extension nor its feedback is answered.
-        for params in config.codec_config().iter_mut() {
-            params.set_fb_transport_cc(false);
-        }
-        let mut rtc = config.build(Instant::now());
-        let candidate = Candidate::host(self.candidate, "udp")
-            .map_err(|e| WebRtcError::Stopped(format!("host candidate: {e}")))?;
-        rtc.add_local_candidate(candidate);
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(summary.offer)
-            .map_err(|e| WebRtcError::Refused(e.to_string()))?;
-        Ok((rtc, answer.to_sdp_string()))
     }
 
     /// Trickle ICE / ICE restart from a WHIP PATCH (`application/trickle-ice-sdpfrag`): adds

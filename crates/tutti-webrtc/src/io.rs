@@ -518,10 +518,18 @@ impl IoThread {
                         self.counters.connected.fetch_add(1, Ordering::Relaxed);
                     }
                     Event::IceConnectionStateChange(state) => match state {
-                        IceConnectionState::Disconnected => {
+                        IceConnectionState::Connected | IceConnectionState::Completed => {
+                            peer.disconnected_since = None;
+                        }
+                        // An ICE-lite agent drops a pair the browser stopped checking (15 s):
+                        // it is then disconnected, or checking again when it has no
+                        // candidates of the browser's to give up on.
+                        IceConnectionState::Disconnected | IceConnectionState::Checking
+                            if peer.connected =>
+                        {
                             peer.disconnected_since.get_or_insert(now);
                         }
-                        _ => peer.disconnected_since = None,
+                        _ => {}
                     },
                     Event::RtpPacket(packet) => {
                         let level = packet.header.ext_vals.audio_level.map(|l| {
@@ -633,6 +641,9 @@ impl IoThread {
             self.counters.fail(reason);
             tracing::info!(room = %peer.room, participant = peer.key, reason = reason.label(), "WebRTC peer failed");
         }
+        self.demux.remove_peer(token, &peer.ufrag);
+        self.by_key.remove(&(peer.room, peer.key));
+        self.counters.peers.fetch_sub(1, Ordering::Relaxed);
         if leave_room && !peer.link.is_closed() {
             let _ = self.engine.leave(peer.room, peer.key);
         }
@@ -654,9 +665,6 @@ impl IoThread {
             }
             peer.rtc.disconnect();
         }
-        self.demux.remove_peer(token, &peer.ufrag);
-        self.by_key.remove(&(peer.room, peer.key));
-        self.counters.peers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -678,4 +686,23 @@ fn answer_fragment(peer: &Peer, local: &str0m::IceCreds) -> String {
         c.port()
     );
     frag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqExtender;
+
+    #[test]
+    fn sequence_numbers_extend_across_wraps_and_reordering() {
+        let mut ext = SeqExtender::default();
+        let got: Vec<u64> = [65_534u16, 65_535, 0, 65_535, 1, 2]
+            .into_iter()
+            .map(|s| *ext.extend(s))
+            .collect();
+        assert_eq!(got, vec![65_534, 65_535, 65_536, 65_535, 65_537, 65_538]);
+        let mut ext = SeqExtender::default();
+        assert_eq!(*ext.extend(3), 3);
+        // A late packet from before the first one does not go below zero.
+        assert_eq!(*ext.extend(65_530), 65_530);
+    }
 }

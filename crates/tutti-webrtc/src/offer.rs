@@ -3,10 +3,15 @@
 
 use std::fmt::Write as _;
 use std::io::Cursor;
+use std::net::SocketAddr;
+use std::time::Instant;
 
 use sdp::description::media::MediaDescription;
 use sdp::description::session::SessionDescription;
 use str0m::change::SdpOffer;
+use str0m::config::DtlsCert;
+use str0m::rtp::Extension;
+use str0m::{Candidate, Rtc};
 
 use crate::WebRtcError;
 
@@ -145,6 +150,50 @@ pub fn parse_offer(text: &str) -> Result<OfferSummary, WebRtcError> {
         direction,
         ice_creds,
     })
+}
+
+/// A new DTLS certificate (the endpoint makes one at start and every peer shares it).
+pub fn certificate() -> Result<DtlsCert, WebRtcError> {
+    str0m::crypto::from_feature_flags()
+        .dtls_provider
+        .generate_certificate()
+        .ok_or_else(|| WebRtcError::Certificate("the crypto provider made none".into()))
+}
+
+/// The peer for a checked offer (ICE-lite, the host candidate, Opus only, the audio level and
+/// `mid` extensions at the browser's ids, RTP mode) and the SDP answer.
+pub fn accept(
+    summary: OfferSummary,
+    audio_level_id: u8,
+    cert: &DtlsCert,
+    candidate: SocketAddr,
+) -> Result<(Rtc, String), WebRtcError> {
+    let mid_id = summary
+        .mid_id
+        .unwrap_or(if audio_level_id == 4 { 3 } else { 4 });
+    let mut config = Rtc::builder()
+        .set_ice_lite(true)
+        .set_dtls_cert(cert.clone())
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .clear_extension_map()
+        .set_extension(audio_level_id, Extension::AudioLevel)
+        .set_extension(mid_id, Extension::RtpMid);
+    // Transport-wide congestion control costs ~50 % more CPU for audio (see the README's
+    // "WebRTC stacks"): neither its extension nor its feedback is answered.
+    for params in config.codec_config().iter_mut() {
+        params.set_fb_transport_cc(false);
+    }
+    let mut rtc = config.build(Instant::now());
+    let candidate = Candidate::host(candidate, "udp")
+        .map_err(|e| WebRtcError::Stopped(format!("host candidate: {e}")))?;
+    rtc.add_local_candidate(candidate);
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(summary.offer)
+        .map_err(|e| WebRtcError::Refused(e.to_string()))?;
+    Ok((rtc, answer.to_sdp_string()))
 }
 
 /// The values of a media description's attributes named `key`.

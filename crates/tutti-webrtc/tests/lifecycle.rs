@@ -8,7 +8,7 @@ use str0m::ice::{StunMessage, TransId};
 use str0m::media::Direction;
 use tutti_engine::EngineEvent;
 use tutti_mix::ParticipantSettings;
-use tutti_webrtc::{DropReason, FailReason, WebRtcError, CONNECT_TIMEOUT};
+use tutti_webrtc::{DropReason, FailReason, WebRtcError, CONNECT_TIMEOUT, DISCONNECTED_TIMEOUT};
 
 mod common;
 
@@ -92,6 +92,28 @@ fn a_browser_that_never_connects_leaves_the_room_and_is_counted() {
 }
 
 #[test]
+fn a_browser_that_vanishes_leaves_the_room_and_is_counted() {
+    let (engine, endpoint, room) = setup(36_220..=36_239);
+    let mut browser = Browser::new(Direction::SendRecv, 440.0);
+    let key = connect(&endpoint, room, &mut browser);
+    // The tab is killed: no goodbye, no more consent checks.
+    drop(browser);
+
+    // str0m's ICE-lite agent gives a pair up after 15 s without checks; the endpoint then
+    // waits DISCONNECTED_TIMEOUT.
+    let deadline = Instant::now() + Duration::from_secs(15) + DISCONNECTED_TIMEOUT * 2;
+    while endpoint.metrics().failed(FailReason::IceDisconnected) == 0 {
+        assert!(Instant::now() < deadline, "{:?}", endpoint.metrics());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for(
+        &engine,
+        |e| matches!(e, EngineEvent::Left { participant, .. } if *participant == key),
+    );
+    assert_eq!(endpoint.metrics().peers, 0);
+}
+
+#[test]
 fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
     let (engine, endpoint, room) = setup(36_140..=36_159);
     let mut caller = Caller::new(880.0);
@@ -168,7 +190,12 @@ fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
         "{}",
         browser.packets_heard
     );
-    assert!(browser.level(880.0, 0.8) > 0.05);
+    let level = browser.level(880.0, 0.8);
+    assert!(
+        level > 0.05,
+        "{level} after {} packets",
+        browser.packets_heard
+    );
     assert!(!browser.closed);
     assert_eq!(endpoint.metrics().peers, 1);
 }

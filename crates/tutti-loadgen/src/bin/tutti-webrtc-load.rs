@@ -1,6 +1,7 @@
 //! `tutti-webrtc-load`: joins browser-like WebRTC peers (str0m: ICE, DTLS-SRTP, Opus with
-//! audio levels) to tutti's rooms through WHIP, each sending and receiving 50 packets/s, and
-//! prints the server's CPU per connected peer as JSON.
+//! audio levels) to tutti's rooms through WHIP, or to Janus AudioBridge rooms through its
+//! JSEP API, each sending and receiving 50 packets/s, and prints the server's CPU per
+//! connected peer as JSON.
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -8,7 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use tutti_loadgen::face::janus::{Janus, JanusRoomSettings};
 use tutti_loadgen::face::kazoo::Kazoo;
 use tutti_loadgen::face::Face;
 use tutti_loadgen::webrtc_peers::{self, WebRtcLoadConfig};
@@ -18,15 +20,18 @@ use tutti_loadgen::LoadError;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// tutti's HTTP base URL.
+    /// Which server: tutti (rooms through Kazoo's API, peers through WHIP) or Janus.
+    #[arg(long, value_enum, default_value = "tutti")]
+    server: Server,
+    /// The server's HTTP base URL (Janus: its HTTP transport, e.g. http://127.0.0.1:8088/janus).
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     url: String,
-    /// The account's id (Kazoo face, to create the rooms).
+    /// tutti: the account's id (Kazoo face, to create the rooms).
     #[arg(long)]
-    account_id: String,
-    /// The account's API key.
+    account_id: Option<String>,
+    /// tutti: the account's API key.
     #[arg(long)]
-    api_key: String,
+    api_key: Option<String>,
     /// Peers.
     #[arg(long, default_value_t = 100)]
     peers: usize,
@@ -53,6 +58,14 @@ struct Args {
     output: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Server {
+    /// tutti.
+    Tutti,
+    /// Janus's AudioBridge plugin at its defaults (16 kHz rooms, quality 4, no FEC).
+    Janus,
+}
+
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,14 +77,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), LoadError> {
-    let kazoo = Kazoo::login(&args.url, &args.account_id, &args.api_key)?;
     let room_size = args.room_size.max(1);
-    let rooms = (0..args.peers.div_ceil(room_size))
-        .map(|index| kazoo.create_room(index))
-        .collect::<Result<Vec<_>, _>>()?;
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(30))
-        .build();
+    let rooms = args.peers.div_ceil(room_size);
     let config = WebRtcLoadConfig {
         peers: args.peers,
         room_size,
@@ -81,17 +88,60 @@ fn run(args: Args) -> Result<(), LoadError> {
         duration: Duration::from_secs_f64(args.duration.max(1.0)),
         server_pid: args.server_pid,
     };
-    let summary = webrtc_peers::run(&config, &|room, offer| {
-        webrtc_peers::whip_post(&agent, kazoo.base(), &rooms[room], kazoo.token(), offer)
-    });
-    for room in &rooms {
-        let _ = kazoo.close_room(room);
-    }
-    let json = serde_json::to_string_pretty(&summary?)
+    let summary = match args.server {
+        Server::Tutti => {
+            let (Some(account), Some(key)) = (&args.account_id, &args.api_key) else {
+                return Err(LoadError::Setting(
+                    "tutti needs --account-id and --api-key".into(),
+                ));
+            };
+            let kazoo = Kazoo::login(&args.url, account, key)?;
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build();
+            measure(&kazoo, rooms, &config, &|room, _, offer| {
+                webrtc_peers::whip_post(&agent, kazoo.base(), room, kazoo.token(), offer)
+            })
+        }
+        Server::Janus => {
+            let janus = Janus::connect(
+                &args.url,
+                JanusRoomSettings {
+                    sampling_rate: 16_000,
+                    bitrate: 0,
+                    quality: 4,
+                    fec: false,
+                },
+            )?;
+            measure(&janus, rooms, &config, &|room, name, offer| {
+                janus.join_webrtc(room, name, offer)
+            })
+        }
+    }?;
+    let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| LoadError::Setting(format!("the summary could not be written: {e}")))?;
     if let Some(path) = &args.output {
         std::fs::write(path, format!("{json}\n"))?;
     }
     writeln!(std::io::stdout().lock(), "{json}")?;
     Ok(())
+}
+
+/// Makes the rooms, runs the peers (joined by `join(room, name, offer)`), closes the rooms.
+fn measure(
+    face: &dyn Face,
+    rooms: usize,
+    config: &WebRtcLoadConfig,
+    join: &dyn Fn(&str, &str, &str) -> Result<String, LoadError>,
+) -> Result<webrtc_peers::WebRtcLoad, LoadError> {
+    let rooms = (0..rooms)
+        .map(|index| face.create_room(index))
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = webrtc_peers::run(config, &|room, offer| {
+        join(&rooms[room], &format!("webrtc-{room}"), offer)
+    });
+    for room in &rooms {
+        let _ = face.close_room(room);
+    }
+    summary
 }

@@ -112,6 +112,12 @@ impl Janus {
     }
 
     fn wait_event(&self, transaction: &str, what: &str) -> Result<Value, LoadError> {
+        let event = self.wait_raw_event(transaction, what)?;
+        plugin_data(&event, what)
+    }
+
+    /// The whole event answering `transaction` (plugin data and JSEP).
+    fn wait_raw_event(&self, transaction: &str, what: &str) -> Result<Value, LoadError> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let (events, arrived) = &*self.inbox;
         let mut events = events.lock().map_err(|_| LoadError::Api {
@@ -120,7 +126,7 @@ impl Janus {
         })?;
         loop {
             if let Some(event) = events.remove(transaction) {
-                return plugin_data(&event, what);
+                return Ok(event);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -137,6 +143,57 @@ impl Janus {
                 })?
                 .0;
         }
+    }
+}
+
+impl Janus {
+    /// Joins a WebRTC participant to AudioBridge room `room` (made by [`Face::create_room`])
+    /// with its SDP `offer`; Janus's SDP answer.
+    pub fn join_webrtc(&self, room: &str, name: &str, offer: &str) -> Result<String, LoadError> {
+        let what = format!("join {name} over WebRTC");
+        let room: u64 = room
+            .parse()
+            .map_err(|_| LoadError::Setting(format!("room {room}")))?;
+        let attached = janus_call(
+            &self.agent,
+            &self.session,
+            &what,
+            json!({"janus": "attach", "plugin": PLUGIN}),
+        )?;
+        let handle = format!("{}/{}", self.session, id_of(&attached, &what)?);
+        let transaction = self.transaction();
+        let settings = self.settings;
+        let ack = janus_call(
+            &self.agent,
+            &handle,
+            &what,
+            json!({"janus": "message", "transaction": transaction, "body": {
+                "request": "join", "room": room, "display": name, "muted": false,
+                "codec": "opus", "bitrate": settings.bitrate, "quality": settings.quality},
+                "jsep": {"type": "offer", "sdp": offer}}),
+        )?;
+        if ack["janus"] != "ack" {
+            return Err(LoadError::Api {
+                what,
+                detail: ack.to_string(),
+            });
+        }
+        // The offer carries every candidate: no more will trickle.
+        janus_call(
+            &self.agent,
+            &handle,
+            &what,
+            json!({"janus": "trickle", "candidate": {"completed": true}}),
+        )?;
+        let event = self.wait_raw_event(&transaction, &what)?;
+        plugin_data(&event, &what)?;
+        event["jsep"]["sdp"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| LoadError::Api {
+                what,
+                detail: format!("no JSEP answer in {event}"),
+            })
     }
 }
 
