@@ -348,3 +348,86 @@ fn the_browser_s_fake_microphone_carries_the_wav_tone() {
     // Chromium's noise suppression (on by default) takes a steady tone down by about 19 dB.
     assert!(heard["rms"].as_f64().unwrap() > 0.02, "{heard}");
 }
+
+/// In the page: asks for the microphone, makes a peer connection sending it, gathers every
+/// candidate and resolves to the offer (`window.pc` keeps the connection).
+const OFFER: &str = r#"
+(async () => {
+  const microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const pc = new RTCPeerConnection();
+  microphone.getTracks().forEach((track) => pc.addTrack(track, microphone));
+  window.pc = pc;
+  window.remoteStream = new MediaStream();
+  pc.ontrack = (event) => window.remoteStream.addTrack(event.track);
+  await pc.setLocalDescription(await pc.createOffer());
+  if (pc.iceGatheringState !== 'complete') {
+    await new Promise((done) => pc.addEventListener('icegatheringstatechange',
+      () => pc.iceGatheringState === 'complete' && done()));
+  }
+  return pc.localDescription.sdp;
+})()
+"#;
+
+#[test]
+fn a_browser_joins_through_the_kazoo_participants_api_with_its_webrtc_offer() {
+    let test = "webrtc_browser::a_browser_joins_through_the_kazoo_participants_api";
+    if !chromium::available(test) {
+        return;
+    }
+    let dir = tempdir("webrtc-kazoo");
+    let session = Session::start(&dir, (35_300, 35_399));
+    let room = conference(&session);
+    let (caller, _) = session.join(&room, Codec::Opus, 880.0, false, dir.join("rtp.wav"));
+    let mut browser = Browser::launch(&dir, &tone_wav(&dir.join("440.wav"), 440.0));
+    // Any page of the server's (loopback, hence secure) origin may use the microphone.
+    browser.navigate(&format!("http://{}/healthz", session.server.address));
+
+    let offer = browser.evaluate(OFFER);
+    let offer = offer.as_str().expect("the browser's offer");
+    assert!(offer.contains("UDP/TLS/RTP/SAVPF"), "{offer}");
+    let (status, joined) = session.call(
+        "PUT",
+        &format!("/{room}/participants"),
+        Some(json!({"data": {"sdp": offer, "caller_id_name": "Chromium"}})),
+    );
+    assert_eq!(status, 201, "{joined}");
+    let answer = joined["data"]["sdp"].as_str().expect("an SDP answer");
+    assert!(
+        answer.contains("a=ice-lite") && answer.contains("a=fingerprint:"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(&format!(" {} typ host", session.server.webrtc.port())),
+        "the answer's candidate is the WebRTC port: {answer}"
+    );
+    browser.evaluate(&format!(
+        "window.pc.setRemoteDescription({{type: 'answer', sdp: {}}}).then(() => true)",
+        json!(answer)
+    ));
+    browser.wait_for("window.pc.connectionState == 'connected'", WITHIN);
+
+    assert_eq!(
+        browser.evaluate(&format!("{PROBE}; tuttiProbe(window.remoteStream)")),
+        "running"
+    );
+    poll("880 Hz in the browser", WITHIN, |last| {
+        let m = browser.evaluate("tuttiMeasure()");
+        *last = m.to_string();
+        let hz = m["hz"].as_f64().unwrap_or(0.0);
+        ((hz - 880.0).abs() < 10.0 && m["rms"].as_f64().unwrap_or(0.0) > 0.02).then_some(())
+    });
+    poll("440 Hz at the RTP caller", WITHIN, |last| {
+        let (amplitude, level) = last_half_second(&caller.heard_so_far());
+        *last = format!("440 Hz amplitude {amplitude:.4}, rms {level:.4}");
+        (amplitude > 0.02 && amplitude > 1.2 * level).then_some(())
+    });
+    let (_, listed) = session.call("GET", &format!("/{room}/participants"), None);
+    assert!(
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["caller_id_name"] == "Chromium"),
+        "the browser is a participant like any other: {listed}"
+    );
+}
