@@ -18,6 +18,9 @@ pub struct WebRtcConfig {
     /// STUN/TURN servers handed to browsers for their side of NAT (the join page's
     /// `RTCPeerConnection`); tutti itself is ICE-lite and uses none.
     pub ice_servers: Vec<IceServer>,
+    /// The Opus bitrate browsers are asked to send at, bit/s (`maxaveragebitrate` in the
+    /// answer); 0 leaves it to the browser (about 32 kb/s).
+    pub browser_bitrate: u32,
 }
 
 impl Default for WebRtcConfig {
@@ -27,6 +30,7 @@ impl Default for WebRtcConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7882),
             public_address: None,
             ice_servers: Vec::new(),
+            browser_bitrate: 64_000,
         }
     }
 }

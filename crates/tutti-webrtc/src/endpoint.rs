@@ -37,6 +37,8 @@ pub struct WebRtcJoined {
 pub struct WebRtcEndpoint {
     engine: Arc<Engine>,
     candidate: SocketAddr,
+    /// What browsers are asked to send Opus at (`[webrtc] browser_bitrate`).
+    browser_bitrate: u32,
     cert: DtlsCert,
     commands: Sender<Command>,
     wakeup: Arc<Wakeup>,
@@ -90,6 +92,7 @@ impl WebRtcEndpoint {
         Ok(Self {
             engine,
             candidate: SocketAddr::new(candidate_ip, local.port()),
+            browser_bitrate: config.browser_bitrate,
             cert,
             commands,
             wakeup,
@@ -124,7 +127,9 @@ impl WebRtcEndpoint {
         let engine_offer = offer::engine_offer(&summary, audio_level_id);
         let mid = summary.mid.as_deref().map(Into::into);
         let remote_creds = summary.ice_creds.clone();
+        let opus_pt = summary.opus_pt;
         let (rtc, answer) = offer::accept(summary, audio_level_id, &self.cert, self.candidate)?;
+        let answer = offer::with_sending_bitrate(&answer, opus_pt, self.browser_bitrate);
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let waker: Arc<dyn RelayWaker> = self.wakeup.clone();
         let joined = self.engine.join(

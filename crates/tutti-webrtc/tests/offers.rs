@@ -82,6 +82,32 @@ fn the_answer_is_ice_lite_with_the_host_candidate_opus_and_no_transport_cc() {
     );
     assert_eq!(attribute(answer, "sendrecv"), vec![""], "{answer}");
     assert_eq!(attribute(answer, "setup:"), vec!["passive"], "{answer}");
+    // Browsers are asked to send Opus at [webrtc] browser_bitrate (64 kb/s by default).
+    let fmtp = attribute(answer, "fmtp:111 ");
+    assert_eq!(fmtp.len(), 1, "{answer}");
+    assert!(
+        fmtp[0].split(';').any(|p| p == "maxaveragebitrate=64000"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn the_sending_bitrate_goes_into_the_opus_fmtp_of_the_answer() {
+    let with =
+        |answer: &str, bitrate| tutti_webrtc::offer::with_sending_bitrate(answer, 111, bitrate);
+    let answer = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=sendrecv\r\n";
+    assert_eq!(
+        with(answer, 64_000),
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1;maxaveragebitrate=64000\r\na=sendrecv\r\n"
+    );
+    // One value only, whatever the answer said; an answer without a=fmtp gets one.
+    assert_eq!(with(&with(answer, 40_000), 64_000), with(answer, 64_000),);
+    let bare = "a=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n";
+    assert_eq!(
+        with(bare, 32_000),
+        "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 maxaveragebitrate=32000\r\na=sendrecv\r\n"
+    );
+    assert_eq!(with(answer, 0), answer, "0 leaves it to the browser");
 }
 
 #[test]
