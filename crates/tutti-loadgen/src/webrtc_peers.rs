@@ -67,6 +67,9 @@ pub struct WebRtcLoadConfig {
     pub duration: Duration,
     /// The server's pid, for its CPU.
     pub server_pid: Option<u32>,
+    /// Offer Opus without `useinbandfec=1` (browsers offer it; without it both servers send
+    /// their default encoding, the one scripts/capacity scored equal).
+    pub no_fec: bool,
 }
 
 /// Opus payloads of a tone and of silence, 20 ms each, encoded once.
@@ -117,6 +120,7 @@ impl Peer {
         index: usize,
         local_ip: IpAddr,
         talker: bool,
+        no_fec: bool,
         whip: &dyn Fn(&str) -> Result<String, LoadError>,
     ) -> Result<Self, LoadError> {
         let std_socket = std::net::UdpSocket::bind(SocketAddr::new(local_ip, 0))?;
@@ -131,8 +135,13 @@ impl Peer {
         let (offer, pending) = api
             .apply()
             .ok_or_else(|| LoadError::Setting("str0m made no offer".into()))?;
-        let answer = whip(&offer.to_sdp_string())
-            .map_err(|e| str0m_error(&format!("peer {index} joining"), e))?;
+        let mut offer = offer.to_sdp_string();
+        if no_fec {
+            offer = offer
+                .replace(";useinbandfec=1", "")
+                .replace("useinbandfec=1;", "");
+        }
+        let answer = whip(&offer).map_err(|e| str0m_error(&format!("peer {index} joining"), e))?;
         let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| str0m_error("answer", e))?;
         rtc.sdp_api()
             .accept_answer(pending, answer)
@@ -256,7 +265,9 @@ pub fn run(
     for index in 0..config.peers {
         let room = index / config.room_size.max(1);
         let talker = index % config.room_size.max(1) < config.talkers;
-        let mut peer = Peer::join(index, config.local_ip, talker, &|offer| whip(room, offer))?;
+        let mut peer = Peer::join(index, config.local_ip, talker, config.no_fec, &|offer| {
+            whip(room, offer)
+        })?;
         poll.registry()
             .register(&mut peer.socket, Token(index), Interest::READABLE)?;
         peer.drive();

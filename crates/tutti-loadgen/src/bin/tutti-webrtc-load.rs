@@ -50,6 +50,10 @@ struct Args {
     /// Address the peers send from.
     #[arg(long, default_value = "127.0.0.1")]
     local_ip: IpAddr,
+    /// Offer Opus without in-band FEC (browsers offer it, and tutti then sends them SILK with
+    /// FEC; without it tutti sends its default CELT, the setting scripts/capacity compared).
+    #[arg(long)]
+    no_fec: bool,
     /// The server's process id, for its CPU and memory from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -87,6 +91,7 @@ fn run(args: Args) -> Result<(), LoadError> {
         warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
         duration: Duration::from_secs_f64(args.duration.max(1.0)),
         server_pid: args.server_pid,
+        no_fec: args.no_fec,
     };
     let summary = match args.server {
         Server::Tutti => {
