@@ -116,6 +116,49 @@ impl Janus {
         plugin_data(&event, what)
     }
 
+    /// Attaches a handle for a participant and asks AudioBridge to join it to `room` with
+    /// `media` (more fields of the join) and `jsep`; the handle's URL and the join's
+    /// transaction, whose event answers it.
+    fn send_join(
+        &self,
+        room: &str,
+        name: &str,
+        what: &str,
+        media: Value,
+        jsep: Option<Value>,
+    ) -> Result<(String, String), LoadError> {
+        let room: u64 = room
+            .parse()
+            .map_err(|_| LoadError::Setting(format!("room {room}")))?;
+        let attached = janus_call(
+            &self.agent,
+            &self.session,
+            what,
+            json!({"janus": "attach", "plugin": PLUGIN}),
+        )?;
+        let handle = format!("{}/{}", self.session, id_of(&attached, what)?);
+        let transaction = self.transaction();
+        let settings = self.settings;
+        let mut body = json!({"request": "join", "room": room, "display": name,
+            "muted": false, "codec": "opus", "bitrate": settings.bitrate,
+            "quality": settings.quality});
+        if let (Some(body), Some(media)) = (body.as_object_mut(), media.as_object()) {
+            body.extend(media.clone());
+        }
+        let mut message = json!({"janus": "message", "transaction": transaction, "body": body});
+        if let Some(jsep) = jsep {
+            message["jsep"] = jsep;
+        }
+        let ack = janus_call(&self.agent, &handle, what, message)?;
+        if ack["janus"] != "ack" {
+            return Err(LoadError::Api {
+                what: what.into(),
+                detail: ack.to_string(),
+            });
+        }
+        Ok((handle, transaction))
+    }
+
     /// The whole event answering `transaction` (plugin data and JSEP).
     fn wait_raw_event(&self, transaction: &str, what: &str) -> Result<Value, LoadError> {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -151,33 +194,13 @@ impl Janus {
     /// with its SDP `offer`; Janus's SDP answer.
     pub fn join_webrtc(&self, room: &str, name: &str, offer: &str) -> Result<String, LoadError> {
         let what = format!("join {name} over WebRTC");
-        let room: u64 = room
-            .parse()
-            .map_err(|_| LoadError::Setting(format!("room {room}")))?;
-        let attached = janus_call(
-            &self.agent,
-            &self.session,
+        let (handle, transaction) = self.send_join(
+            room,
+            name,
             &what,
-            json!({"janus": "attach", "plugin": PLUGIN}),
+            json!({}),
+            Some(json!({"type": "offer", "sdp": offer})),
         )?;
-        let handle = format!("{}/{}", self.session, id_of(&attached, &what)?);
-        let transaction = self.transaction();
-        let settings = self.settings;
-        let ack = janus_call(
-            &self.agent,
-            &handle,
-            &what,
-            json!({"janus": "message", "transaction": transaction, "body": {
-                "request": "join", "room": room, "display": name, "muted": false,
-                "codec": "opus", "bitrate": settings.bitrate, "quality": settings.quality},
-                "jsep": {"type": "offer", "sdp": offer}}),
-        )?;
-        if ack["janus"] != "ack" {
-            return Err(LoadError::Api {
-                what,
-                detail: ack.to_string(),
-            });
-        }
         // The offer carries every candidate: no more will trickle.
         janus_call(
             &self.agent,
@@ -228,34 +251,9 @@ impl Face for Janus {
 
     fn join(&self, room: &str, local: SocketAddr, name: &str) -> Result<SocketAddr, LoadError> {
         let what = format!("join {name}");
-        let room: u64 = room
-            .parse()
-            .map_err(|_| LoadError::Setting(format!("room {room}")))?;
-        let attached = janus_call(
-            &self.agent,
-            &self.session,
-            &what,
-            json!({"janus": "attach", "plugin": PLUGIN}),
-        )?;
-        let handle = format!("{}/{}", self.session, id_of(&attached, &what)?);
-        let transaction = self.transaction();
-        let settings = self.settings;
-        let ack = janus_call(
-            &self.agent,
-            &handle,
-            &what,
-            json!({"janus": "message", "transaction": transaction, "body": {
-                "request": "join", "room": room, "display": name, "muted": false,
-                "codec": "opus", "bitrate": settings.bitrate, "quality": settings.quality,
-                "rtp": {"ip": local.ip().to_string(), "port": local.port(), "payload_type": 111,
-                    "fec": settings.fec}}}),
-        )?;
-        if ack["janus"] != "ack" {
-            return Err(LoadError::Api {
-                what,
-                detail: ack.to_string(),
-            });
-        }
+        let rtp = json!({"rtp": {"ip": local.ip().to_string(), "port": local.port(),
+            "payload_type": 111, "fec": self.settings.fec}});
+        let (_, transaction) = self.send_join(room, name, &what, rtp, None)?;
         let joined = self.wait_event(&transaction, &what)?;
         let rtp = &joined["rtp"];
         let address = rtp["ip"]
