@@ -687,6 +687,14 @@ impl Engine {
         self.apply(room, Command::Leave { room, key })
     }
 
+    /// Removes a participant as [`Engine::leave`] does, without waiting for its mixer thread
+    /// to have done it: for a thread that must not wait on ticks, such as the WebRTC
+    /// endpoint's IO thread, which serves every browser. The `Left` event follows as usual.
+    pub fn leave_soon(&self, room: RoomId, key: ParticipantKey) -> Result<(), EngineError> {
+        let thread = self.room_thread(room)?;
+        self.send(thread, Command::Leave { room, key })
+    }
+
     /// Removes several participants in one command, applied between two ticks (a bulk kick
     /// waits for the mixer once, not once per participant). Each gets its `Left` event; the
     /// room's exit tone plays once. Keys not in the room are skipped.

@@ -645,7 +645,8 @@ impl IoThread {
         self.by_key.remove(&(peer.room, peer.key));
         self.counters.peers.fetch_sub(1, Ordering::Relaxed);
         if leave_room && !peer.link.is_closed() {
-            let _ = self.engine.leave(peer.room, peer.key);
+            // Not `leave`: waiting a tick per peer would stall every other browser.
+            let _ = self.engine.leave_soon(peer.room, peer.key);
         }
         if peer.rtc.is_alive() {
             let _ = peer.rtc.close();

@@ -19,7 +19,7 @@ use common::{connect, setup, talk, Browser};
 fn a_kicked_participant_s_browser_sees_its_connection_close() {
     let (engine, endpoint, room) = setup(36_080..=36_099);
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let key = connect(&endpoint, room, &mut browser);
+    let key = connect(&endpoint, room, &mut browser).participant;
     assert_eq!(endpoint.metrics().peers, 1);
 
     engine.leave(room, key).unwrap();
@@ -43,7 +43,7 @@ fn a_kicked_participant_s_browser_sees_its_connection_close() {
 fn a_browser_that_closes_leaves_the_room() {
     let (engine, endpoint, room) = setup(36_100..=36_119);
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let key = connect(&endpoint, room, &mut browser);
+    let key = connect(&endpoint, room, &mut browser).participant;
     wait_for(
         &engine,
         |e| matches!(e, EngineEvent::Joined { participant: k, .. } if *k == key),
@@ -95,7 +95,7 @@ fn a_browser_that_never_connects_leaves_the_room_and_is_counted() {
 fn a_browser_that_vanishes_leaves_the_room_and_is_counted() {
     let (engine, endpoint, room) = setup(36_220..=36_239);
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let key = connect(&endpoint, room, &mut browser);
+    let key = connect(&endpoint, room, &mut browser).participant;
     // The tab is killed: no goodbye, no more consent checks.
     drop(browser);
 
@@ -119,11 +119,7 @@ fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
     let mut caller = Caller::new(880.0);
     join(&engine, room, &mut caller, ParticipantSettings::default());
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let joined = endpoint
-        .join(room, &browser.offer, ParticipantSettings::default())
-        .unwrap();
-    browser.accept(&joined.answer);
-    browser.wait("the connection", Duration::from_secs(10), |b| b.connected);
+    let joined = connect(&endpoint, room, &mut browser);
     let server_ufrag = joined
         .answer
         .lines()
@@ -204,7 +200,7 @@ fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
 fn trickled_candidates_are_taken_and_bad_fragments_named() {
     let (_engine, endpoint, room) = setup(36_160..=36_179);
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let key = connect(&endpoint, room, &mut browser);
+    let key = connect(&endpoint, room, &mut browser).participant;
 
     let trickle =
         "a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\na=end-of-candidates\r\n";
@@ -241,11 +237,7 @@ fn an_ice_restart_fragment_gets_new_credentials_and_the_browser_reconnects() {
     let mut caller = Caller::new(880.0);
     join(&engine, room, &mut caller, ParticipantSettings::default());
     let mut browser = Browser::new(Direction::SendRecv, 440.0);
-    let joined = endpoint
-        .join(room, &browser.offer, ParticipantSettings::default())
-        .unwrap();
-    browser.accept(&joined.answer);
-    browser.wait("the connection", Duration::from_secs(10), |b| b.connected);
+    let joined = connect(&endpoint, room, &mut browser);
     let attribute = |sdp: &str, name: &str| {
         sdp.lines()
             .find_map(|l| l.strip_prefix(name))

@@ -219,14 +219,18 @@ impl Browser {
     }
 }
 
-/// Joins a browser into `room` and waits until it is connected.
-pub fn connect(endpoint: &WebRtcEndpoint, room: RoomId, browser: &mut Browser) -> u32 {
+/// Joins a browser into `room` and waits until it is connected; the endpoint's answer.
+pub fn connect(
+    endpoint: &WebRtcEndpoint,
+    room: RoomId,
+    browser: &mut Browser,
+) -> tutti_webrtc::WebRtcJoined {
     let joined = endpoint
         .join(room, &browser.offer, Default::default())
         .unwrap();
     browser.accept(&joined.answer);
     browser.wait("the connection", Duration::from_secs(10), |b| b.connected);
-    joined.participant
+    joined
 }
 
 /// Runs browsers and RTP callers in real time for `seconds`.
