@@ -12,8 +12,9 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use tutti_codec::{encoder_for, AudioEncoder, CodecKind, EncoderSettings, FRAME_SAMPLES_48K};
+use tutti_codec::{EncoderSettings, FRAME_SAMPLES_48K};
 
+use crate::fixtures::Fixtures;
 use crate::LoadError;
 
 /// One peer.
@@ -70,34 +71,6 @@ pub struct WebRtcLoadConfig {
     /// Offer Opus without `useinbandfec=1` (browsers offer it; without it both servers send
     /// their default encoding, the one scripts/capacity scored equal).
     pub no_fec: bool,
-}
-
-/// Opus payloads of a tone and of silence, 20 ms each, encoded once.
-fn payloads() -> Result<(Vec<Vec<u8>>, Vec<u8>), LoadError> {
-    let settings = EncoderSettings {
-        bitrate: 32_000,
-        ..EncoderSettings::default()
-    };
-    let mut encoder: Box<dyn AudioEncoder> = encoder_for(CodecKind::Opus, &settings)
-        .map_err(|e| LoadError::Setting(format!("opus encoder: {e}")))?;
-    let mut out = [0u8; 1500];
-    let mut tone = Vec::new();
-    for frame in 0..50 {
-        let samples: Vec<f32> = (0..FRAME_SAMPLES_48K)
-            .map(|i| {
-                let t = (frame * FRAME_SAMPLES_48K + i) as f32 / 48_000.0;
-                0.2 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()
-            })
-            .collect();
-        let len = encoder
-            .encode(&samples, &mut out)
-            .map_err(|e| LoadError::Setting(format!("opus encoding: {e}")))?;
-        tone.push(out[..len].to_vec());
-    }
-    let len = encoder
-        .encode(&[0.0; FRAME_SAMPLES_48K], &mut out)
-        .map_err(|e| LoadError::Setting(format!("opus encoding: {e}")))?;
-    Ok((tone, out[..len].to_vec()))
 }
 
 fn new_rtc() -> Rtc {
@@ -259,7 +232,11 @@ pub fn run(
     config: &WebRtcLoadConfig,
     whip: &dyn Fn(usize, &str) -> Result<String, LoadError>,
 ) -> Result<WebRtcLoad, LoadError> {
-    let (tone, silence) = payloads()?;
+    // The same speech and silence as the plain-RTP callers replay (32 kb/s talkers).
+    let fixtures = Fixtures::make(&EncoderSettings {
+        bitrate: 32_000,
+        ..EncoderSettings::default()
+    })?;
     let mut poll = Poll::new()?;
     let mut peers = Vec::with_capacity(config.peers);
     for index in 0..config.peers {
@@ -288,9 +265,9 @@ pub fn run(
             next_tick += Duration::from_millis(20);
             for peer in &mut peers {
                 let payload = if peer.talker {
-                    &tone[frame % tone.len()]
+                    &fixtures.speech[frame % fixtures.speech.len()]
                 } else {
-                    &silence
+                    &fixtures.silence[frame % fixtures.silence.len()]
                 };
                 if peer.send(now, payload) {
                     sent += 1;
