@@ -36,10 +36,7 @@ impl TempPostgres {
     /// `TUTTI_REQUIRE_PEERS` is set.
     pub fn shared(test: &str) -> Option<&'static TempPostgres> {
         static SERVER: OnceLock<Option<TempPostgres>> = OnceLock::new();
-        let server = SERVER.get_or_init(|| match postgres_bin() {
-            Some(bin) => Some(TempPostgres::start(bin)),
-            None => None,
-        });
+        let server = SERVER.get_or_init(|| postgres_bin().map(TempPostgres::start));
         if server.is_none() {
             assert!(
                 std::env::var_os("TUTTI_REQUIRE_PEERS").is_none(),
@@ -72,7 +69,10 @@ impl TempPostgres {
                 .arg(&dir)
                 .status()
                 .expect("run chown");
-            assert!(status.success(), "chown the PostgreSQL directory to postgres");
+            assert!(
+                status.success(),
+                "chown the PostgreSQL directory to postgres"
+            );
         }
         let data = dir.join("data");
         run(
@@ -197,7 +197,11 @@ fn free_port() -> u16 {
 fn watch(bin: &Path, dir: &Path, as_root: bool) {
     let stop = format!(
         "{} {} -D {} -m immediate stop",
-        if as_root { "runuser -u postgres --" } else { "" },
+        if as_root {
+            "runuser -u postgres --"
+        } else {
+            ""
+        },
         bin.join("pg_ctl").display(),
         dir.join("data").display()
     );
@@ -206,13 +210,15 @@ fn watch(bin: &Path, dir: &Path, as_root: bool) {
         pid = std::process::id(),
         dir = dir.display()
     );
-    let _watcher = Command::new("sh")
+    let mut watcher = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the PostgreSQL watcher");
+    // The watcher outlives this process; a thread reaps it should it end first.
+    std::thread::spawn(move || watcher.wait());
 }
 
 #[cfg(test)]
@@ -227,7 +233,14 @@ mod tests {
         let url = server.database();
         assert!(url.starts_with("postgres://tutti@127.0.0.1:"));
         let out = Command::new(server.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", ROLE])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &server.port.to_string(),
+                "-U",
+                ROLE,
+            ])
             .args(["-d", url.rsplit('/').next().unwrap_or_default()])
             .args(["-tAc", "select 40 + 2"])
             .output()
