@@ -33,8 +33,12 @@ pub fn spawn_notifier(
 }
 
 /// Delivers one event to whoever wants it. Both kinds are signed with the account's webhook
-/// secret when it has one.
+/// secret when it has one. An event from another node of the cluster is that node's to
+/// deliver, so each is delivered once.
 fn notify(service: &ConferenceService, sender: &WebhookSender, event: &ConferenceEvent) {
+    if event.remote {
+        return;
+    }
     let webhook = service.webhook(event.account).ok().flatten();
     let secret = webhook
         .as_ref()

@@ -172,7 +172,8 @@ impl ConferenceService {
         self.call(account, id)
     }
 
-    /// After a restart no room runs: calls that were in one are gone.
+    /// After a restart no room runs here: calls that were in one are gone (unless another
+    /// node of the cluster runs their room).
     pub(crate) fn close_orphaned_calls(&self) -> Result<(), ServiceError> {
         for status in [
             CallStatus::Dialing,
@@ -185,6 +186,9 @@ impl ConferenceService {
                 .items_where(Collection::Calls, "status", status.as_str())?
             {
                 if let Ok(mut call) = serde_json::from_value::<Call>(record.document) {
+                    if self.runs_elsewhere(call.conference_id) {
+                        continue; // another node of the cluster runs its room
+                    }
                     call.status = CallStatus::Leaved;
                     call.modified_us = now_us();
                     call.left_us = Some(call.modified_us);

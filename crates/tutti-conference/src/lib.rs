@@ -10,6 +10,7 @@
 mod actions;
 mod caller_controls;
 mod calls;
+mod cluster;
 mod departures;
 mod dialin;
 pub mod dialout;
@@ -30,6 +31,7 @@ mod webrtc;
 /// The outbound-address rule and media names, shared by every face and the server.
 pub use tutti_outbound as outbound;
 
+pub use cluster::{ClusterView, NODE_LOST};
 pub use dialin::{CallState, IncomingCall, LiveCall, ENTRY_TIMEOUT};
 pub use dialout::{
     check_sip_uri, DialOut, DialProgress, DialRequest, Dialer, DEFAULT_DIAL_TIMEOUT,

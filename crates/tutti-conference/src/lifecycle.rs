@@ -139,7 +139,8 @@ pub struct Call {
     /// When it left, Unix microseconds.
     #[serde(default)]
     pub left_us: Option<i64>,
-    /// Why a dial-out call never joined (`SIP 486 Busy Here`).
+    /// Why the call ended other than by leaving: a dial-out that never joined (`SIP 486 Busy
+    /// Here`), or `node_lost` when the cluster node running its room was lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
 }

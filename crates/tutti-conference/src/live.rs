@@ -502,6 +502,7 @@ impl ConferenceService {
                     call_id: Some(call_id),
                     participant_id: Some(participant),
                     digit: Some(digit),
+                    remote: false,
                 });
                 self.caller_control(account, event.conference, participant, digit.digit);
                 return;

@@ -175,6 +175,8 @@ pub struct ConferenceService {
     pub(crate) sip: crate::dialin::SipState,
     /// WebRTC callers' sessions.
     pub(crate) web: std::sync::Mutex<crate::webrtc::WebSessions>,
+    /// The cluster this node belongs to, if any.
+    pub(crate) cluster: std::sync::OnceLock<Arc<dyn crate::cluster::ClusterView>>,
 }
 
 impl std::fmt::Debug for ConferenceService {
@@ -257,6 +259,7 @@ impl ConferenceService {
             deadlines: std::sync::Mutex::default(),
             sip: crate::dialin::SipState::default(),
             web: std::sync::Mutex::default(),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -294,6 +297,7 @@ impl ConferenceService {
             call_id: participant.map(|p| p.1),
             participant_id: participant.map(|p| p.0),
             digit: None,
+            remote: false,
         });
     }
 

@@ -191,6 +191,7 @@ mod tests {
             call_id: None,
             participant_id: None,
             digit: None,
+            remote: false,
         };
         assert!(callback(&service, &event(plain.id, "status-changed")).is_none());
         assert!(callback(&service, &event(hooked.id, "start-talking")).is_none());

@@ -12,13 +12,17 @@ use super::auth::{authorize, authorize_body, Authorized};
 use super::envelope::{envelope, request_id, success, Body, Extra, KazooError};
 use crate::AppState;
 
-/// A conference as the Kazoo face shows it: the document, its id as 32 hex digits, and the
-/// realtime `_read_only` block.
+/// A conference as the Kazoo face shows it: the document, its id as 32 hex digits, `focus`
+/// (the cluster node running its room, when it runs in a cluster), and the realtime
+/// `_read_only` block.
 fn render(state: &AppState, conference: &Conference) -> Value {
     let realtime = state.service.realtime(conference);
     let mut document = conference.document.clone();
     if let Value::Object(map) = &mut document {
         map.insert("id".into(), json!(conference.id.simple().to_string()));
+        if let Some(focus) = state.service.focus(conference.id) {
+            map.insert("focus".into(), json!(focus));
+        }
         map.insert(
             "_read_only".into(),
             json!({
