@@ -128,6 +128,9 @@ pub trait ClusterHooks: Send + Sync + 'static {
     /// The rooms of a dead node (or of this node's previous run) are gone: close their calls.
     /// Called on exactly one node for each loss.
     fn rooms_lost(&self, node: &str, conferences: Vec<Uuid>);
+    /// Whether `conference`'s room runs on this node. A room placed here that has not
+    /// started within ten heartbeats (its join failed) is placed nowhere again.
+    fn room_runs(&self, conference: Uuid) -> bool;
 }
 
 /// Counters of the cluster link.
@@ -307,6 +310,12 @@ impl Cluster {
         let shared = self.shared.clone();
         self.spawn(async move { placement::locate(&shared, conference).await })
             .await?
+    }
+
+    /// [`Cluster::locate`] for blocking code.
+    pub fn locate_now(&self, conference: Uuid) -> Result<Option<Node>, ClusterError> {
+        let shared = self.shared.clone();
+        self.block(async move { placement::locate(&shared, conference).await })?
     }
 
     /// This node's room for `conference` has stopped: it is placed nowhere now.

@@ -94,6 +94,9 @@ impl Membership {
             if let Err(error) = refresh(&shared).await {
                 tracing::warn!(%error, "cluster focus refresh failed");
             }
+            if let Err(error) = unplace_stale(&shared).await {
+                tracing::warn!(%error, "removing stale placements failed");
+            }
             if beat % EVENT_CLEANUP_BEATS == EVENT_CLEANUP_BEATS - 1 {
                 let cleaned = sqlx::query(
                     "DELETE FROM cluster_events WHERE created < now() - interval '10 minutes'",
@@ -213,6 +216,33 @@ fn lost(shared: &Arc<Shared>, node: String, conferences: Vec<Uuid>) {
     }
     let hooks = shared.hooks.clone();
     tokio::task::spawn_blocking(move || hooks.rooms_lost(&node, conferences));
+}
+
+/// Removes this node's placements older than ten heartbeats whose rooms do not run here (the
+/// join that placed them failed).
+async fn unplace_stale(shared: &Arc<Shared>) -> Result<(), ClusterError> {
+    let grace = shared.config.heartbeat.as_secs_f64() * 10.0;
+    let placed: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT conference FROM room_placements
+          WHERE node = $1 AND placed < now() - make_interval(secs => $2)",
+    )
+    .bind(&shared.config.node)
+    .bind(grace)
+    .fetch_all(&shared.pool)
+    .await?;
+    let hooks = shared.hooks.clone();
+    let stale = tokio::task::spawn_blocking(move || {
+        placed
+            .into_iter()
+            .filter(|conference| !hooks.room_runs(*conference))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for conference in stale {
+        crate::placement::release(shared, conference).await?;
+    }
+    Ok(())
 }
 
 /// Reloads the focus cache and the node and room counts.

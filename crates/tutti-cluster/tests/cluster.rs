@@ -14,6 +14,8 @@ struct Recorder {
     participants: Mutex<u32>,
     events: Mutex<Vec<(String, serde_json::Value)>>,
     lost: Mutex<Vec<(String, Vec<Uuid>)>>,
+    /// Rooms that run on the node (all of them unless `rooms_stop` is set).
+    rooms_stop: std::sync::atomic::AtomicBool,
 }
 
 impl ClusterHooks for Recorder {
@@ -28,6 +30,9 @@ impl ClusterHooks for Recorder {
     }
     fn rooms_lost(&self, node: &str, conferences: Vec<Uuid>) {
         self.lost.lock().unwrap().push((node.into(), conferences));
+    }
+    fn room_runs(&self, _: Uuid) -> bool {
+        !self.rooms_stop.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -250,4 +255,28 @@ fn events_reach_every_other_node_once_and_not_their_origin() {
     }
     let sent: u64 = nodes.iter().map(|(c, _)| c.metrics().events_sent).sum();
     assert_eq!(sent, 20);
+}
+
+#[test]
+fn a_placement_whose_room_never_started_is_removed() {
+    let Some(pg) = TempPostgres::shared("a_placement_whose_room_never_started") else {
+        return;
+    };
+    let url = pg.database();
+    let (a, hooks) = start(&url, "a");
+    let room = Uuid::now_v7();
+    assert_eq!(a.claim(room).unwrap(), Claim::Here);
+    // Ten heartbeats (1 s here) pass with the room running: it stays.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(a.locate_now(room).unwrap().map(|n| n.id), Some("a".into()));
+    hooks
+        .rooms_stop
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    wait_for("the stale placement to go", || {
+        a.locate_now(room).unwrap().is_none()
+    });
+    assert!(
+        hooks.lost.lock().unwrap().is_empty(),
+        "nothing was lost: nothing ran"
+    );
 }

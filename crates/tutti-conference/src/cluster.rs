@@ -65,9 +65,13 @@ impl ConferenceService {
                 continue;
             };
             let account = record.account_id;
-            let calls = self
-                .store()
-                .list_items(Collection::Calls, account, Some(conference), None, usize::MAX);
+            let calls = self.store().list_items(
+                Collection::Calls,
+                account,
+                Some(conference),
+                None,
+                usize::MAX,
+            );
             let mut closed = 0usize;
             for item in calls.unwrap_or_default() {
                 let Ok(mut call) = serde_json::from_value::<Call>(item.document) else {
@@ -149,9 +153,15 @@ mod tests {
         let untouched = service.call(account, &left.id.to_string()).unwrap();
         assert_eq!(untouched, left);
         let first = events.try_recv().unwrap();
-        assert_eq!((first.name, first.call_id, first.remote), ("del-member", Some(joined.id), false));
+        assert_eq!(
+            (first.name, first.call_id, first.remote),
+            ("del-member", Some(joined.id), false)
+        );
         assert_eq!(events.try_recv().unwrap().name, "conference-destroy");
-        assert!(events.try_recv().is_err(), "nothing for the unknown conference");
+        assert!(
+            events.try_recv().is_err(),
+            "nothing for the unknown conference"
+        );
     }
 
     #[test]
@@ -170,7 +180,11 @@ mod tests {
         assert_eq!(service.focus(nowhere), None);
         service.restore().unwrap();
         let remote_call_now = service.call(account, &remote_call.id.to_string()).unwrap();
-        assert_eq!(remote_call_now.status, CallStatus::Joined, "node b still runs it");
+        assert_eq!(
+            remote_call_now.status,
+            CallStatus::Joined,
+            "node b still runs it"
+        );
         let orphan_now = service.call(account, &orphan.id.to_string()).unwrap();
         assert_eq!(orphan_now.status, CallStatus::Leaved);
     }
@@ -189,6 +203,12 @@ mod tests {
             remote: false,
         };
         service.publish_remote(event.clone());
-        assert_eq!(events.try_recv().unwrap(), ConferenceEvent { remote: true, ..event });
+        assert_eq!(
+            events.try_recv().unwrap(),
+            ConferenceEvent {
+                remote: true,
+                ..event
+            }
+        );
     }
 }

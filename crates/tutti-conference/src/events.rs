@@ -200,7 +200,13 @@ mod tests {
             remote: false,
         };
         let back = ConferenceEvent::from_json(&event.to_json()).unwrap();
-        assert_eq!(back, ConferenceEvent { remote: true, ..event.clone() });
+        assert_eq!(
+            back,
+            ConferenceEvent {
+                remote: true,
+                ..event.clone()
+            }
+        );
         for name in EVENT_NAMES {
             let plain = ConferenceEvent {
                 name,

@@ -31,6 +31,8 @@ pub struct Config {
     pub sip: tutti_sip::SipConfig,
     /// WebRTC: browsers over WHIP, WHEP and the join page.
     pub webrtc: tutti_webrtc::WebRtcConfig,
+    /// Several nodes sharing one PostgreSQL.
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 /// `[fetch]`.
@@ -355,6 +357,10 @@ impl Config {
                 "WEBRTC_PUBLIC_ADDRESS" => {
                     config.webrtc.public_address = Some(parse(&name, &value)?)
                 }
+                "CLUSTER_ENABLED" => config.cluster.enabled = parse(&name, &value)?,
+                "CLUSTER_API_URL" => config.cluster.api_url = Some(value),
+                "CLUSTER_HEARTBEAT_MS" => config.cluster.heartbeat_ms = parse(&name, &value)?,
+                "CLUSTER_LEASE_MS" => config.cluster.lease_ms = parse(&name, &value)?,
                 "STORAGE_PATH" => config.storage.path = PathBuf::from(value),
                 "AUTH_TOKEN_LIFETIME_SECONDS" => {
                     config.auth.token_lifetime_seconds = parse(&name, &value)?

@@ -1,5 +1,6 @@
 //! `tutti`: the tutti media server's command line.
 
+mod cluster;
 mod config;
 mod media;
 mod mixdown;

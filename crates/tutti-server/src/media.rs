@@ -30,6 +30,8 @@ pub struct EngineMedia {
     pub prompts: crate::prompts::Prompts,
     /// Recordings being written, by room, and the files the engine has finished.
     pub recorders: Recorders,
+    /// The cluster this node belongs to: a room starts here only once placed here.
+    pub cluster: std::sync::OnceLock<tutti_cluster::Cluster>,
 }
 
 /// Which recording each room writes, and which files are complete: stopping a recording
@@ -169,6 +171,22 @@ impl MediaPlane for EngineMedia {
 
     fn ensure_room(&self, id: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
         let engine = self.engine()?;
+        if let Some(cluster) = self.cluster.get() {
+            match cluster.claim(id) {
+                Ok(tutti_cluster::Claim::Here) => {}
+                Ok(tutti_cluster::Claim::Elsewhere(node)) => {
+                    return Err(MediaError::Unavailable(format!(
+                        "the conference's room runs on node {}",
+                        node.id
+                    )))
+                }
+                Err(error) => {
+                    return Err(MediaError::Unavailable(format!(
+                        "the cluster cannot place the room: {error}"
+                    )))
+                }
+            }
+        }
         match engine.create_room(room(id), self.room_settings(spec)) {
             Ok(()) | Err(EngineError::RoomExists(_)) => Ok(()),
             Err(e) => Err(media_error(e)),
@@ -178,6 +196,9 @@ impl MediaPlane for EngineMedia {
     fn end_room(&self, id: Uuid) {
         if let Ok(engine) = self.engine() {
             let _ = engine.destroy_room(room(id));
+        }
+        if let Some(cluster) = self.cluster.get() {
+            cluster.release(id);
         }
     }
 

@@ -32,6 +32,7 @@ fn media(ports: std::ops::RangeInclusive<u16>) -> EngineMedia {
             scratch,
         )),
         recorders: Default::default(),
+        cluster: std::sync::OnceLock::new(),
     }
 }
 

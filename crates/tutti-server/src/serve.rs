@@ -54,6 +54,7 @@ fn media_plane(
         recordings,
         prompts: Prompts::new(prompts),
         recorders: Default::default(),
+        cluster: std::sync::OnceLock::new(),
     })
 }
 
@@ -150,12 +151,17 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     let webrtc = start_webrtc(&config, &engine)?;
     let outbound = config.outbound()?;
     let media_plane = media_plane(&config, Some(engine), webrtc, &outbound);
+    let membership = crate::cluster::start(&config, &media_plane)?;
+    let shared_store: Arc<dyn tutti_store::Store> = store.clone();
     let service = ConferenceService::with_outbound(
         store,
         media_plane.clone(),
         Duration::from_secs(config.auth.token_lifetime_seconds),
         outbound.clone(),
     );
+    if let Some(membership) = &membership {
+        membership.attach(&service)?;
+    }
     service.restore().context("restoring conference state")?;
     crate::media::pump_events(engine_events, service.clone(), media_plane.clone())
         .context("starting the event pump")?;
@@ -193,12 +199,30 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         let mut state = state.with_webhooks(webhooks);
         let sip_counters = sip.as_ref().map(|sip| sip.counters());
         let media = media_plane.clone();
+        let proxy = membership
+            .as_ref()
+            .map(|m| crate::cluster::proxy::Proxy::new(m.cluster.clone(), shared_store.clone()))
+            .transpose()?;
+        let cluster_metrics = proxy.clone();
         state = state.with_more_metrics(Arc::new(move || {
             let sip = sip_counters.as_ref().map(|c| c.exposition());
             let webrtc = media.webrtc.as_ref().map(WebRtcEndpoint::exposition);
-            format!("{}{}", sip.unwrap_or_default(), webrtc.unwrap_or_default())
+            let cluster = cluster_metrics.as_ref().map(|p| p.exposition());
+            format!(
+                "{}{}{}",
+                sip.unwrap_or_default(),
+                webrtc.unwrap_or_default(),
+                cluster.unwrap_or_default()
+            )
         }));
-        let served = tutti_api::serve(listener, state, ending(service.clone()))
+        let mut app = tutti_api::router(state);
+        if let Some(proxy) = &proxy {
+            app = app.layer(axum::middleware::from_fn_with_state(
+                proxy.clone(),
+                crate::cluster::proxy::route,
+            ));
+        }
+        let served = tutti_api::serve_app(listener, app, ending(service.clone()))
             .await
             .context("serving HTTP");
         if let Some(sip) = sip {
@@ -206,6 +230,10 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         }
         served
     })?;
+    if let Some(membership) = &membership {
+        // The rooms have ended: this node's placements go, and the others stop counting it.
+        membership.cluster.stop();
+    }
     tracing::info!("stopping the media engine");
     drop(runtime);
     // The WebRTC endpoint's thread ends first: it holds the engine too.

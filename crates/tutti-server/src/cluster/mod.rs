@@ -1,0 +1,240 @@
+//! This node in a cluster: `[cluster]` settings, the hooks the cluster calls, the view the
+//! conference service reads, the bridge that shares this node's events, and (in [`proxy`])
+//! the HTTP layer that sends each conference's requests to the node running its room.
+
+pub mod proxy;
+
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use tutti_cluster::{Cluster, ClusterConfig, ClusterHooks, Load};
+
+use crate::config::Config;
+use crate::media::EngineMedia;
+use tutti_conference::{ClusterView, ConferenceEvent, ConferenceService, MediaPlane};
+use uuid::Uuid;
+
+/// `[cluster]`: several nodes sharing one PostgreSQL (`storage.url`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Join the cluster of the nodes sharing `storage.url`.
+    pub enabled: bool,
+    /// Where the other nodes reach this node's API (`http://10.0.0.5:8080`); by default
+    /// `http://` and `http.listen`, which must then name an address.
+    pub api_url: Option<String>,
+    /// How often the node renews its lease and looks for dead nodes.
+    pub heartbeat_ms: u64,
+    /// How long a node that stops renewing stays a member (a crashed node is seen at once:
+    /// its database lock goes with its connection).
+    pub lease_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            api_url: None,
+            heartbeat_ms: 1000,
+            lease_ms: 5000,
+        }
+    }
+}
+
+impl ClusterSettings {
+    /// The cluster configuration of node `node` listening on `listen`, sharing `url`.
+    pub fn config(
+        &self,
+        url: &str,
+        node: &str,
+        listen: std::net::SocketAddr,
+    ) -> anyhow::Result<ClusterConfig> {
+        let api_url = match &self.api_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if listen.ip().is_unspecified() => anyhow::bail!(
+                "cluster.api_url must say where other nodes reach this node's API \
+                 (http.listen is {listen}, which names no address)"
+            ),
+            None => format!("http://{listen}"),
+        };
+        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+            anyhow::bail!("cluster.api_url {api_url:?} must be an http:// or https:// URL");
+        }
+        let mut config = ClusterConfig::new(url, node, api_url);
+        config.heartbeat = Duration::from_millis(self.heartbeat_ms.max(50));
+        config.lease = Duration::from_millis(self.lease_ms);
+        Ok(config)
+    }
+}
+
+/// What the cluster asks of this node, answered once the conference service exists. Rooms
+/// reported lost before that are kept and closed when it arrives.
+pub struct Hooks {
+    media: Arc<dyn MediaPlane>,
+    service: OnceLock<Weak<ConferenceService>>,
+    early_losses: Mutex<Vec<(String, Vec<Uuid>)>>,
+    /// The mixing ticks counted and their total time at the last heartbeat.
+    last_ticks: Mutex<(u64, f64)>,
+}
+
+impl Hooks {
+    /// Hooks reading the load of `media`.
+    pub fn new(media: Arc<dyn MediaPlane>) -> Arc<Self> {
+        Arc::new(Self {
+            media,
+            service: OnceLock::new(),
+            early_losses: Mutex::default(),
+            last_ticks: Mutex::default(),
+        })
+    }
+
+    /// The service is up: close what was lost meanwhile, and answer from now on.
+    pub fn attach(&self, service: &Arc<ConferenceService>) {
+        let _ = self.service.set(Arc::downgrade(service));
+        let early = self
+            .early_losses
+            .lock()
+            .map(|mut early| std::mem::take(&mut *early))
+            .unwrap_or_default();
+        for (node, conferences) in early {
+            service.close_lost_rooms(&node, &conferences);
+        }
+    }
+
+    fn service(&self) -> Option<Arc<ConferenceService>> {
+        self.service.get().and_then(Weak::upgrade)
+    }
+}
+
+impl ClusterHooks for Hooks {
+    fn load(&self) -> Load {
+        let metrics = self.media.metrics();
+        let tick_load = self
+            .last_ticks
+            .lock()
+            .map(|mut last| {
+                let (ticks, seconds) = (
+                    metrics.ticks.saturating_sub(last.0),
+                    metrics.tick_seconds_sum - last.1,
+                );
+                *last = (metrics.ticks, metrics.tick_seconds_sum);
+                if ticks == 0 {
+                    0.0
+                } else {
+                    // Mean tick time over the 20 ms tick period.
+                    seconds / ticks as f64 / 0.020
+                }
+            })
+            .unwrap_or(0.0);
+        Load {
+            participants: u32::try_from(metrics.participants).unwrap_or(u32::MAX),
+            tick_load,
+        }
+    }
+
+    fn remote_event(&self, _origin: &str, payload: serde_json::Value) {
+        match (self.service(), ConferenceEvent::from_json(&payload)) {
+            (Some(service), Some(event)) => service.publish_remote(event),
+            (_, None) => tracing::warn!("an event from another node was not understood"),
+            (None, _) => {}
+        }
+    }
+
+    fn rooms_lost(&self, node: &str, conferences: Vec<Uuid>) {
+        match self.service() {
+            Some(service) => service.close_lost_rooms(node, &conferences),
+            None => {
+                if let Ok(mut early) = self.early_losses.lock() {
+                    early.push((node.to_owned(), conferences));
+                }
+            }
+        }
+    }
+
+    fn room_runs(&self, conference: Uuid) -> bool {
+        self.media.room_state(conference).is_some()
+    }
+}
+
+/// The conference service's view of the cluster.
+pub struct View(pub Cluster);
+
+impl ClusterView for View {
+    fn node(&self) -> &str {
+        self.0.node()
+    }
+    fn focus(&self, conference: Uuid) -> Option<String> {
+        self.0.focus(conference)
+    }
+    fn runs_elsewhere(&self, conference: Uuid) -> bool {
+        matches!(self.0.locate_now(conference), Ok(Some(node)) if node.id != self.0.node())
+    }
+}
+
+/// This node's membership: the link, and the hooks waiting for the service.
+pub struct Membership {
+    /// The link.
+    pub cluster: Cluster,
+    hooks: Arc<Hooks>,
+}
+
+/// Joins the cluster when `[cluster] enabled`, as node `http.node`, before the conference
+/// service starts: `media` starts rooms only once they are placed here.
+pub fn start(config: &Config, media: &Arc<EngineMedia>) -> anyhow::Result<Option<Membership>> {
+    if !config.cluster.enabled {
+        return Ok(None);
+    }
+    let Some(url) = shared_database(config) else {
+        anyhow::bail!("cluster.enabled needs storage.url to name the PostgreSQL the nodes share");
+    };
+    let settings = config
+        .cluster
+        .config(&url, &config.http.node, config.http.listen)?;
+    let hooks = Hooks::new(media.clone());
+    let cluster = Cluster::start(settings, hooks.clone()).context("joining the cluster")?;
+    tracing::info!(node = %cluster.node(), "joined the cluster");
+    let _ = media.cluster.set(cluster.clone());
+    Ok(Some(Membership { cluster, hooks }))
+}
+
+/// The PostgreSQL URL the nodes share.
+fn shared_database(_config: &Config) -> Option<String> {
+    None
+}
+
+impl Membership {
+    /// The service is up: it learns where rooms run, receives the other nodes' events, and
+    /// shares its own.
+    pub fn attach(&self, service: &Arc<ConferenceService>) -> anyhow::Result<()> {
+        service.set_cluster(Arc::new(View(self.cluster.clone())));
+        self.hooks.attach(service);
+        share_events(service, self.cluster.clone()).context("starting the event sharing")?;
+        Ok(())
+    }
+}
+
+/// Shares every event that happens on this node with the other nodes, until the service's
+/// event stream closes.
+pub fn share_events(
+    service: &Arc<ConferenceService>,
+    cluster: Cluster,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let mut events = service.subscribe();
+    std::thread::Builder::new()
+        .name("tutti-cluster-events".into())
+        .spawn(move || loop {
+            match events.blocking_recv() {
+                Ok(event) if !event.remote => cluster.publish(&event.to_json()),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "events were not shared with the cluster: too many at once"
+                    )
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        })
+}
