@@ -20,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tutti_cluster::{Cluster, Node};
-use tutti_store::Store;
+use tutti_store::{Collection, Store};
 use uuid::Uuid;
 
 /// The node that forwarded a request.
@@ -159,6 +159,17 @@ pub async fn route(State(proxy): State<Arc<Proxy>>, mut request: Request, next: 
         });
         request = Request::from_parts(parts, Body::from(bytes));
     }
+    // A VoIPbin call removed by id: its conference is in the call's record.
+    if target.is_none() && request.method() == Method::DELETE {
+        if let Some(call) = call_in_path(request.uri().path()) {
+            target = conference_of_call(&proxy, call)
+                .await
+                .map(|conference| Target {
+                    conference,
+                    joins: false,
+                });
+        }
+    }
     let Some(target) = target else {
         return next.run(request).await;
     };
@@ -166,6 +177,26 @@ pub async fn route(State(proxy): State<Arc<Proxy>>, mut request: Request, next: 
         Some(node) if node.id != proxy.cluster.node() => forward(&proxy, &node, request).await,
         _ => next.run(request).await,
     }
+}
+
+/// The call a `/v1.0/conferencecalls/{id}` path names.
+fn call_in_path(path: &str) -> Option<Uuid> {
+    path.strip_prefix("/v1.0/conferencecalls/")?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
+}
+
+/// The conference of a call, from the shared store.
+async fn conference_of_call(proxy: &Proxy, call: Uuid) -> Option<Uuid> {
+    let store = proxy.store.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        store.items_where(Collection::Calls, "id", &call.to_string())
+    })
+    .await
+    .ok()?
+    .ok()?;
+    records.first().map(|record| record.conference_id)
 }
 
 fn conference_in_body(body: &Bytes) -> Option<Uuid> {
@@ -391,5 +422,10 @@ mod tests {
             Some(id)
         );
         assert_eq!(conference_in_body(&Bytes::from_static(b"garbage")), None);
+        assert_eq!(
+            call_in_path(&format!("/v1.0/conferencecalls/{id}")),
+            Some(id)
+        );
+        assert_eq!(call_in_path("/v1.0/conferencecalls/x"), None);
     }
 }
