@@ -125,8 +125,9 @@ pub trait ClusterHooks: Send + Sync + 'static {
     fn load(&self) -> Load;
     /// An event published by node `origin`.
     fn remote_event(&self, origin: &str, payload: serde_json::Value);
-    /// The rooms of a dead node (or of this node's previous run) are gone: close their calls.
-    /// Called on exactly one node for each loss.
+    /// Node `node` is gone (or this is its next run, and `node` is this node's id): close the
+    /// calls of its rooms `conferences` (possibly none), and take over its other work. Called
+    /// on exactly one node for each loss.
     fn rooms_lost(&self, node: &str, conferences: Vec<Uuid>);
     /// Whether `conference`'s room runs on this node. A room placed here that has not
     /// started within ten heartbeats (its join failed) is placed nowhere again.

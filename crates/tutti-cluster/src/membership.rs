@@ -171,7 +171,7 @@ async fn upsert(connection: &mut PgConnection, config: &ClusterConfig) -> Result
 }
 
 /// Removes dead nodes and the placements of nodes that are gone, in one transaction (each row
-/// is deleted by one sweeper only), and hands the lost rooms to the hooks.
+/// is deleted by one sweeper only), and hands each lost node and its rooms to the hooks.
 async fn sweep(shared: &Arc<Shared>) -> Result<(), ClusterError> {
     let mut tx = shared.pool.begin().await?;
     let dead: Vec<String> = sqlx::query_scalar(&format!(
@@ -189,13 +189,16 @@ async fn sweep(shared: &Arc<Shared>) -> Result<(), ClusterError> {
     .await?;
     tx.commit().await?;
     for node in &dead {
-        tracing::warn!(node = %node, "cluster node is gone; its rooms are closed");
+        tracing::warn!(node = %node, "cluster node is gone; its rooms are closed and its work taken over");
     }
     shared
         .counters
         .nodes_swept
         .fetch_add(dead.len() as u64, Ordering::Relaxed);
-    let mut by_node: HashMap<String, Vec<Uuid>> = HashMap::new();
+    // Every dead node is handed on, with or without rooms (its other work, such as webhook
+    // deliveries, is taken over too); so are the placements of nodes that left.
+    let mut by_node: HashMap<String, Vec<Uuid>> =
+        dead.into_iter().map(|node| (node, Vec::new())).collect();
     for row in orphans {
         let conference: Uuid = row.try_get("conference")?;
         let node: String = row.try_get("node")?;

@@ -177,6 +177,21 @@ fn a_dead_node_is_swept_once_and_its_rooms_are_placed_again() {
         seen_a.lost.lock().unwrap().len() + seen_c.lost.lock().unwrap().len(),
         1
     );
+    // A node that ran no room is handed on too (its other work is taken over).
+    let (d, _) = start(&url, "d");
+    drop(d);
+    wait_for("d to be handed on", || {
+        seen_a.lost.lock().unwrap().len() + seen_c.lost.lock().unwrap().len() == 2
+    });
+    let all: Vec<_> = seen_a
+        .lost
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(seen_c.lost.lock().unwrap().iter())
+        .cloned()
+        .collect();
+    assert!(all.contains(&("d".to_string(), vec![])), "{all:?}");
 }
 
 #[test]
