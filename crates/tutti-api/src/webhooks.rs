@@ -401,23 +401,10 @@ impl WebhookSender {
             tracing::error!(%error, "the webhook outbox cannot be read; nothing is resumed");
             Vec::new()
         });
-        let mut resumed = Vec::with_capacity(kept.len());
-        for record in kept {
-            match config.outbound.check_url(&record.url) {
-                Ok(url) => resumed.push(Job {
-                    id: record.id,
-                    key: record.url,
-                    url,
-                    body: Bytes::from(record.body),
-                    secret: record.secret,
-                    attempts: record.attempts,
-                }),
-                Err(error) => {
-                    tracing::warn!(url = record.url, %error, "a kept webhook's URL is refused");
-                    forget(&service, record.id);
-                }
-            }
-        }
+        let resumed: Vec<Job> = kept
+            .into_iter()
+            .filter_map(|record| kept_job(&config.outbound, &service, record))
+            .collect();
         if !resumed.is_empty() {
             tracing::info!(deliveries = resumed.len(), "resuming kept webhooks");
         }
@@ -460,6 +447,25 @@ impl WebhookSender {
             counters,
             outbound,
             outbox,
+        }
+    }
+
+    /// Takes over deliveries another node of the cluster kept in the shared outbox (a node
+    /// that is gone): they go out with their ids and the attempts made so far, after what is
+    /// queued now. Never waits; a delivery the full queue cannot take stays in the outbox,
+    /// for this node's next start.
+    pub fn resume(&self, records: Vec<OutboxRecord>) {
+        let Some(service) = &self.outbox else {
+            return;
+        };
+        for job in records
+            .into_iter()
+            .filter_map(|record| kept_job(&self.outbound, service, record))
+        {
+            if self.queue.try_send(job).is_err() {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("a webhook taken over from another node waits for the next start: the queue is full");
+            }
         }
     }
 
@@ -545,6 +551,29 @@ struct Lane {
 struct Idle {
     key: String,
     id: u64,
+}
+
+/// A kept delivery as a job, or `None` (and forgotten) when its URL is refused now.
+fn kept_job(
+    outbound: &OutboundPolicy,
+    service: &ConferenceService,
+    record: OutboxRecord,
+) -> Option<Job> {
+    match outbound.check_url(&record.url) {
+        Ok(url) => Some(Job {
+            id: record.id,
+            key: record.url,
+            url,
+            body: Bytes::from(record.body),
+            secret: record.secret,
+            attempts: record.attempts,
+        }),
+        Err(error) => {
+            tracing::warn!(url = record.url, %error, "a kept webhook's URL is refused");
+            forget(service, record.id);
+            None
+        }
+    }
 }
 
 /// Removes a finished delivery from the outbox (a blocking write), logging a failure.

@@ -273,3 +273,52 @@ fn kept_deliveries_survive_a_restart_and_arrive_once_with_their_ids() {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
 }
+
+#[test]
+fn deliveries_taken_over_from_another_node_go_out_with_their_ids_and_attempts() {
+    let service = ConferenceService::new(
+        Arc::new(SqliteStore::in_memory().unwrap()),
+        Arc::new(MemoryMedia::default()),
+        Duration::from_secs(3600),
+    );
+    let receivers = runtime();
+    let receiver = Receiver::default();
+    receiver.up.store(true, Ordering::SeqCst);
+    let url = receiver.start(&receivers);
+    let sender_runtime = runtime();
+    let _inside = sender_runtime.enter();
+    let sender = WebhookSender::start_with_outbox(
+        quick(OutboundPolicy::allowing(["127.0.0.1"]).unwrap()),
+        service.clone(),
+    );
+    // What a node that is gone left in the shared outbox, now this node's: one delivery
+    // attempted twice, and one whose URL the rule refuses here.
+    let taken = tutti_conference::outbox::OutboxRecord {
+        id: uuid::Uuid::now_v7(),
+        url,
+        body: b"{\"left\":1}".to_vec(),
+        secret: None,
+        attempts: 2,
+        created: 1,
+    };
+    let refused = tutti_conference::outbox::OutboxRecord {
+        id: uuid::Uuid::now_v7(),
+        url: "http://10.0.0.1/hook".into(),
+        ..taken.clone()
+    };
+    service.outbox_add(&taken).unwrap();
+    service.outbox_add(&refused).unwrap();
+    sender.resume(vec![taken.clone(), refused]);
+    let hits = wait_for("the taken-over delivery", || {
+        when(receiver.hits(), |hits| !hits.is_empty())
+    });
+    let (id, attempt, body, status) = &hits[0];
+    assert_eq!(
+        (id.as_str(), *attempt, body.as_str(), *status),
+        (taken.id.to_string().as_str(), 3, "{\"left\":1}", 200)
+    );
+    wait_for("the outbox emptied", || {
+        when(service.outbox_pending().unwrap(), Vec::is_empty)
+    });
+    assert_eq!(receiver.hits().len(), 1, "the refused URL is never called");
+}
