@@ -3,6 +3,7 @@
 //! the HTTP layer that sends each conference's requests to the node running its room.
 
 pub mod proxy;
+mod socket;
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;

@@ -174,7 +174,14 @@ pub async fn route(State(proxy): State<Arc<Proxy>>, mut request: Request, next: 
         return next.run(request).await;
     };
     match focus_of(&proxy, target).await {
-        Some(node) if node.id != proxy.cluster.node() => forward(&proxy, &node, request).await,
+        Some(node) if node.id != proxy.cluster.node() => {
+            if super::socket::is_upgrade(&request) {
+                super::socket::forward(proxy.cluster.node(), proxy.cluster.secret(), &node, request)
+                    .await
+            } else {
+                forward(&proxy, &node, request).await
+            }
+        }
         _ => next.run(request).await,
     }
 }
