@@ -112,7 +112,7 @@ mod tests {
 
     /// A cluster of node `a` where the rooms in `elsewhere` run on node `b`.
     struct TwoNodes {
-        elsewhere: HashMap<Uuid, String>,
+        elsewhere: std::sync::Mutex<HashMap<Uuid, String>>,
     }
 
     impl ClusterView for TwoNodes {
@@ -120,10 +120,10 @@ mod tests {
             "a"
         }
         fn focus(&self, conference: Uuid) -> Option<String> {
-            self.elsewhere.get(&conference).cloned()
+            self.elsewhere.lock().unwrap().get(&conference).cloned()
         }
         fn runs_elsewhere(&self, conference: Uuid) -> bool {
-            self.elsewhere.contains_key(&conference)
+            self.elsewhere.lock().unwrap().contains_key(&conference)
         }
     }
 
@@ -174,7 +174,7 @@ mod tests {
         let remote_call = call_in(&service, account, there, "joined");
         let orphan = call_in(&service, account, nowhere, "joined");
         service.set_cluster(Arc::new(TwoNodes {
-            elsewhere: HashMap::from([(there, "b".to_string())]),
+            elsewhere: std::sync::Mutex::new(HashMap::from([(there, "b".to_string())])),
         }));
         assert_eq!(service.focus(there).as_deref(), Some("b"));
         assert_eq!(service.focus(nowhere), None);
@@ -187,6 +187,35 @@ mod tests {
         );
         let orphan_now = service.call(account, &orphan.id.to_string()).unwrap();
         assert_eq!(orphan_now.status, CallStatus::Leaved);
+    }
+
+    #[test]
+    fn a_conference_due_to_end_is_ended_by_the_node_running_its_room() {
+        let service = crate::tests::service();
+        let account = service.create_account("acme").unwrap().id;
+        let conference = service
+            .create_conference(account, &json!({"timeout": 60}))
+            .unwrap();
+        let cluster = Arc::new(TwoNodes {
+            elsewhere: std::sync::Mutex::new(HashMap::from([(conference.id, "b".to_string())])),
+        });
+        service.set_cluster(cluster.clone());
+        let due = conference.created + 61;
+        service.run_due(due);
+        let status = |service: &ConferenceService| {
+            service
+                .conference(account, &conference.id.to_string())
+                .unwrap()
+                .state
+                .status
+        };
+        assert!(!status(&service).is_ending(), "node b ends it");
+        // Node b is lost before it does: this node looks again and ends it.
+        cluster.elsewhere.lock().unwrap().clear();
+        service.run_due(due + 1);
+        assert!(!status(&service).is_ending(), "not before the second look");
+        service.run_due(due + 5);
+        assert!(status(&service).is_ending());
     }
 
     #[test]

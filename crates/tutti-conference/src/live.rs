@@ -440,6 +440,8 @@ impl ConferenceService {
             conference.account_id,
             waits_for_moderator(&conference.document),
         ) {
+            // The node running the room keeps its end, whichever node created it.
+            self.schedule(conference);
             self.publish(
                 conference.account_id,
                 conference.id,

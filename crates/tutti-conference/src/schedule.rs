@@ -13,6 +13,9 @@ use crate::service::{now, Conference, ConferenceService, ServiceError};
 /// How often the timer looks for conferences that are due to end.
 pub const SCHEDULE_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Seconds before a node looks again at a due conference whose room another node runs.
+const ELSEWHERE_RECHECK: i64 = 5;
+
 /// When a conference ends by itself, Unix seconds: the earlier of `created + timeout` and
 /// `end_time`.
 pub(crate) fn deadline(conference: &Conference) -> Option<i64> {
@@ -67,6 +70,14 @@ impl ConferenceService {
             Err(_) => return,
         };
         for (id, account) in due {
+            if self.runs_elsewhere(id) {
+                // The node running the room ends it (it scheduled it when the room started);
+                // look again later, in case that node is lost first.
+                if let Ok(mut deadlines) = self.deadlines.lock() {
+                    deadlines.insert(id, (account, now.saturating_add(ELSEWHERE_RECHECK)));
+                }
+                continue;
+            }
             if let Err(error) = self.terminate(account, &id.to_string()) {
                 tracing::warn!(%error, conference = %id, "a conference due to end could not be ended");
             }
