@@ -180,13 +180,19 @@ async fn sweep(shared: &Arc<Shared>) -> Result<(), ClusterError> {
     .bind(&shared.config.node)
     .fetch_all(&mut *tx)
     .await?;
-    let orphans = sqlx::query(
+    let mut orphans = sqlx::query(
         "DELETE FROM room_placements p
           WHERE NOT EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = p.node)
           RETURNING p.conference, p.node",
     )
     .fetch_all(&mut *tx)
     .await?;
+    // Rooms a join found on a dead node, before any sweep did.
+    orphans.extend(
+        sqlx::query("DELETE FROM lost_rooms RETURNING conference, node")
+            .fetch_all(&mut *tx)
+            .await?,
+    );
     tx.commit().await?;
     for node in &dead {
         tracing::warn!(node = %node, "cluster node is gone; its rooms are closed and its work taken over");

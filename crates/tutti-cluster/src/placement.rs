@@ -34,8 +34,9 @@ pub(crate) async fn place(
         .execute(&mut *tx)
         .await?;
     let current = sqlx::query(&format!(
-        "SELECT n.id, n.api_url, {ALIVE} AS alive
-           FROM room_placements p JOIN cluster_nodes n ON n.id = p.node
+        "SELECT p.node AS id, coalesce(n.api_url, '') AS api_url,
+                coalesce({ALIVE}, false) AS alive
+           FROM room_placements p LEFT JOIN cluster_nodes n ON n.id = p.node
           WHERE p.conference = $1"
     ))
     .bind(conference)
@@ -47,12 +48,20 @@ pub(crate) async fn place(
             tx.commit().await?;
             return claim_of(me, node_of(&row)?);
         }
-    }
-    // Placed nowhere, or on a node that is gone (its sweep closes the calls).
-    sqlx::query("DELETE FROM room_placements WHERE conference = $1")
+        // On a node that is gone: the next sweep closes that room's calls.
+        let lost: String = row.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO lost_rooms (conference, node) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
         .bind(conference)
+        .bind(&lost)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM room_placements WHERE conference = $1")
+            .bind(conference)
+            .execute(&mut *tx)
+            .await?;
+    }
     let chosen = if here {
         Node {
             id: me.clone(),

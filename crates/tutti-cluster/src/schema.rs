@@ -12,7 +12,8 @@ const MIGRATION_LOCK: i32 = 0x7475_6301;
 /// Each entry moves the schema from version `i` to `i + 1`; its statements end with `;` at the
 /// end of a line.
 const MIGRATIONS: &[&str] = &[
-    // 1: nodes and their leases, room placements, shared events, the cluster's secret.
+    // 1: nodes and their leases, room placements, rooms found lost by a join (for the sweep),
+    // shared events, the cluster's secret.
     "CREATE TABLE cluster_nodes (
         id text PRIMARY KEY,
         api_url text NOT NULL,
@@ -28,6 +29,11 @@ const MIGRATIONS: &[&str] = &[
         placed timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX room_placements_by_node ON room_placements(node);
+    CREATE TABLE lost_rooms (
+        conference uuid NOT NULL,
+        node text NOT NULL,
+        PRIMARY KEY (conference, node)
+    );
     CREATE TABLE cluster_events (
         seq bigserial PRIMARY KEY,
         origin text NOT NULL,

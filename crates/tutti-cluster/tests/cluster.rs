@@ -295,3 +295,30 @@ fn a_placement_whose_room_never_started_is_removed() {
         "nothing was lost: nothing ran"
     );
 }
+
+#[test]
+fn a_join_that_finds_its_room_on_a_dead_node_moves_it_and_the_loss_is_still_reported() {
+    let Some(pg) = TempPostgres::shared("a_join_that_finds_its_room_on_a_dead_node") else {
+        return;
+    };
+    let url = pg.database();
+    // Slow sweeps: the join comes before any of them.
+    let recorder = Arc::new(Recorder::default());
+    let mut slow = config(&url, "a");
+    slow.heartbeat = Duration::from_secs(2);
+    slow.lease = Duration::from_secs(10);
+    let a = Cluster::start(slow, recorder.clone()).unwrap();
+    let (b, _) = start(&url, "b");
+    let room = Uuid::now_v7();
+    assert_eq!(b.claim(room).unwrap(), Claim::Here);
+    drop(b);
+    // b's lock goes with its connection; its lease still runs.
+    wait_for("b to be dead", || block(a.locate(room)).unwrap().is_none());
+    assert_eq!(a.claim(room).unwrap(), Claim::Here);
+    wait_for("the loss to be reported", || {
+        !recorder.lost.lock().unwrap().is_empty()
+    });
+    let lost = recorder.lost.lock().unwrap().clone();
+    assert_eq!(lost, [("b".to_string(), vec![room])]);
+    assert_eq!(a.locate_now(room).unwrap().map(|n| n.id), Some("a".into()));
+}

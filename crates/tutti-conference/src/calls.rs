@@ -32,6 +32,7 @@ impl ConferenceService {
             modified_us: at,
             left_us: None,
             failure: None,
+            node: self.node(),
         };
         self.put_call(&call)?;
         self.publish(

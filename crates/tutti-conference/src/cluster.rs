@@ -40,6 +40,11 @@ impl ConferenceService {
         cluster.and_then(|c| c.focus(conference))
     }
 
+    /// This node's id in its cluster, if it is in one.
+    pub(crate) fn node(&self) -> Option<String> {
+        self.cluster.get().map(|c| c.node().to_owned())
+    }
+
     /// Whether another live node runs `conference`'s room.
     pub(crate) fn runs_elsewhere(&self, conference: Uuid) -> bool {
         self.cluster
@@ -55,8 +60,8 @@ impl ConferenceService {
         });
     }
 
-    /// The rooms of `conferences` ran on a node that is gone: their calls still present are
-    /// closed (`leaved`, with [`NODE_LOST`] as their failure) and announced, and each
+    /// The rooms of `conferences` ran on `node`, which is gone: their calls still present on
+    /// that node are closed (`leaved`, with [`NODE_LOST`] as their failure) and announced, and each
     /// conference's room is announced destroyed. The conferences themselves stay as they were;
     /// their next join starts a room again.
     pub fn close_lost_rooms(&self, node: &str, conferences: &[Uuid]) {
@@ -77,7 +82,9 @@ impl ConferenceService {
                 let Ok(mut call) = serde_json::from_value::<Call>(item.document) else {
                     continue;
                 };
-                if call.status == CallStatus::Leaved {
+                // Calls of the room that runs elsewhere now are not this loss's.
+                let lost_here = call.node.as_deref().is_none_or(|n| n == node);
+                if call.status == CallStatus::Leaved || !lost_here {
                     continue;
                 }
                 call.status = CallStatus::Leaved;
@@ -131,6 +138,7 @@ mod tests {
         let call: Call = serde_json::from_value(json!({
             "id": Uuid::now_v7(), "account_id": account, "conference_id": conference,
             "participant_id": 3, "status": status, "created_us": 1, "modified_us": 1,
+            "node": "b",
         }))
         .unwrap();
         service.put_call(&call).unwrap();
@@ -144,6 +152,10 @@ mod tests {
         let conference = service.create_conference(account, &json!({})).unwrap().id;
         let joined = call_in(&service, account, conference, "joined");
         let left = call_in(&service, account, conference, "leaved");
+        // The room already started again on node c, with a new call in it.
+        let mut on_c = call_in(&service, account, conference, "joined");
+        on_c.node = Some("c".into());
+        service.put_call(&on_c).unwrap();
         let mut events = service.subscribe();
         service.close_lost_rooms("b", &[conference, Uuid::now_v7()]);
         let now = service.call(account, &joined.id.to_string()).unwrap();
@@ -152,6 +164,7 @@ mod tests {
         assert!(now.left_us.is_some());
         let untouched = service.call(account, &left.id.to_string()).unwrap();
         assert_eq!(untouched, left);
+        assert_eq!(service.call(account, &on_c.id.to_string()).unwrap(), on_c);
         let first = events.try_recv().unwrap();
         assert_eq!(
             (first.name, first.call_id, first.remote),

@@ -148,6 +148,7 @@ impl ConferenceService {
             modified_us: at,
             left_us: None,
             failure: None,
+            node: self.node(),
         };
         self.put_call(&call)?;
         if let Ok(mut dialing) = self.sip.dialing.lock() {

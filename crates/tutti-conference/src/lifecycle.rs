@@ -143,6 +143,9 @@ pub struct Call {
     /// Here`), or `node_lost` when the cluster node running its room was lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The cluster node whose room the call is in (none outside a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Where a recording is.
