@@ -2,6 +2,7 @@
 
 mod cluster;
 mod config;
+mod health;
 mod media;
 mod mixdown;
 mod prompts;
@@ -32,6 +33,8 @@ enum Command {
     /// Mix WAV files as if each were a caller in one room: write what each caller hears and the
     /// room recording, and print the talk events.
     Mixdown(mixdown::MixdownArgs),
+    /// Ask a running server whether it is up (GET /healthz): exit 0 when it answers `ok`.
+    Health(HealthArgs),
 }
 
 /// Settings shared by the commands that read the configuration.
@@ -52,6 +55,20 @@ struct ServeArgs {
     /// HTTP listen address (overrides http.listen).
     #[arg(long)]
     listen: Option<SocketAddr>,
+}
+
+#[derive(Args, Debug)]
+struct HealthArgs {
+    /// TOML configuration, whose http.listen names the server (also TUTTI_CONFIG and the
+    /// TUTTI_* variables, as for serve).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The URL to ask instead (e.g. http://127.0.0.1:8000/healthz).
+    #[arg(long)]
+    url: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,5 +109,16 @@ fn main() -> anyhow::Result<()> {
             serve::create_account(config, &name)
         }
         Command::Mixdown(args) => mixdown::run(args),
+        Command::Health(args) => {
+            let url = match args.url {
+                Some(url) => url,
+                None => {
+                    let path = serve::config_path(args.config);
+                    let (config, _) = Config::load(path.as_deref(), std::env::vars())?;
+                    health::url_for(config.http.listen)
+                }
+            };
+            health::check(&url, std::time::Duration::from_secs(args.timeout))
+        }
     }
 }
