@@ -160,7 +160,14 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     crate::media::pump_events(engine_events, service.clone(), media_plane.clone())
         .context("starting the event pump")?;
     let state = AppState::new(service.clone(), config.http.node.clone())
-        .with_login_limit(config.auth.login_limit());
+        .with_login_limit(config.auth.login_limit())
+        .with_room_series(config.metrics.room_series);
+    // What the process records with the `metrics` macros anywhere shows in /metrics too.
+    if !state.metrics.install_global() {
+        tracing::warn!(
+            "another metrics recorder is installed; /metrics shows the API's own series only"
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -193,10 +200,13 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         let mut state = state.with_webhooks(webhooks);
         let sip_counters = sip.as_ref().map(|sip| sip.counters());
         let media = media_plane.clone();
-        state = state.with_more_metrics(Arc::new(move || {
-            let sip = sip_counters.as_ref().map(|c| c.exposition());
-            let webrtc = media.webrtc.as_ref().map(WebRtcEndpoint::exposition);
-            format!("{}{}", sip.unwrap_or_default(), webrtc.unwrap_or_default())
+        state = state.with_metrics_source(Arc::new(move || {
+            if let Some(sip) = &sip_counters {
+                sip.record();
+            }
+            if let Some(webrtc) = &media.webrtc {
+                webrtc.record_metrics();
+            }
         }));
         let served = tutti_api::serve(listener, state, ending(service.clone()))
             .await
