@@ -259,7 +259,7 @@ fn bucket_values(bounds: &[f64], counts: &[u64], sum: f64) -> Vec<f64> {
 }
 
 /// `tutti_room_participants`: the `largest` rooms with most participants each on its own
-/// series (by id), the others summed into `room="other"` (0 when there are none).
+/// series (by conference id, 32 hex digits as the Kazoo face writes it), the others summed into `room="other"` (0 when there are none).
 fn render_rooms(rooms: &[(Uuid, u64)], largest: usize) -> String {
     let mut rooms = rooms.to_vec();
     rooms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -271,7 +271,7 @@ fn render_rooms(rooms: &[(Uuid, u64)], largest: usize) -> String {
             "Participants per room, for the largest rooms; room=\"other\" sums the rest."
         );
         for (room, count) in rooms.iter().take(largest) {
-            gauge!(ROOM_PARTICIPANTS, "room" => room.to_string()).set(*count as f64);
+            gauge!(ROOM_PARTICIPANTS, "room" => room.simple().to_string()).set(*count as f64);
         }
         gauge!(ROOM_PARTICIPANTS, "room" => "other").set(other as f64);
     });
