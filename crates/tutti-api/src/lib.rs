@@ -50,7 +50,7 @@ pub struct AppState {
     /// Failed logins per client address.
     logins: Arc<logins::LoginLimiter>,
     /// Figures of parts of the server outside the API (SIP, WebRTC), stored at each scrape.
-    pub metrics_source: Option<MetricsSource>,
+    pub metrics_sources: Vec<MetricsSource>,
 }
 
 /// Stores figures that other parts of the server keep for themselves, with the `metrics`
@@ -75,13 +75,14 @@ impl AppState {
             room_series: DEFAULT_ROOM_SERIES,
             webhooks: None,
             logins: Arc::new(logins::LoginLimiter::new(LoginLimit::default())),
-            metrics_source: None,
+            metrics_sources: Vec::new(),
         }
     }
 
-    /// The same state, running `source` at each scrape of `/metrics` (see [`MetricsSource`]).
+    /// The same state, running `source` too at each scrape of `/metrics` (see
+    /// [`MetricsSource`]).
     pub fn with_metrics_source(mut self, source: Arc<dyn Fn() + Send + Sync>) -> Self {
-        self.metrics_source = Some(MetricsSource(source));
+        self.metrics_sources.push(MetricsSource(source));
         self
     }
 

@@ -336,7 +336,7 @@ pub(crate) async fn render(State(state): State<AppState>) -> Response {
                     counter!("tutti_webhooks_total", "outcome" => outcome).absolute(count);
                 }
             }
-            if let Some(source) = &state.metrics_source {
+            for source in &state.metrics_sources {
                 (source.0)();
             }
         });

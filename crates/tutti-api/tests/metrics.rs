@@ -101,6 +101,9 @@ async fn every_series_is_there_with_its_type() {
         .with_webhooks(WebhookSender::start(WebhookConfig::default()))
         .with_metrics_source(Arc::new(|| {
             metrics::counter!("tutti_sip_malformed_total").absolute(3);
+        }))
+        .with_metrics_source(Arc::new(|| {
+            metrics::gauge!("tutti_webrtc_peers").set(2.0);
         }));
     let api = Api { state, ..api };
     api.rooms(&[(Uuid::from_u128(1), 2)]);
@@ -123,6 +126,7 @@ async fn every_series_is_there_with_its_type() {
         ("tutti_api_request_duration_seconds", "histogram"),
         ("tutti_webhooks_total", "counter"),
         ("tutti_sip_malformed_total", "counter"),
+        ("tutti_webrtc_peers", "gauge"),
     ] {
         let line = format!("# TYPE {name} {kind}");
         assert_eq!(
@@ -132,7 +136,7 @@ async fn every_series_is_there_with_its_type() {
         );
         // The source's series are described where they are recorded, the rest here.
         assert!(
-            name == "tutti_sip_malformed_total"
+            ["tutti_sip_malformed_total", "tutti_webrtc_peers"].contains(&name)
                 || text
                     .lines()
                     .any(|l| l.starts_with(&format!("# HELP {name} "))),
@@ -147,6 +151,7 @@ async fn every_series_is_there_with_its_type() {
         "tutti_api_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1",
         "tutti_api_request_duration_seconds_bucket{route=\"/healthz\",method=\"GET\",le=\"+Inf\"} 1",
         "tutti_sip_malformed_total 3",
+        "tutti_webrtc_peers 2",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
