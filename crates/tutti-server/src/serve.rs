@@ -165,7 +165,7 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     // What the process records with the `metrics` macros anywhere shows in /metrics too.
     if !state.metrics.install_global() {
         tracing::warn!(
-            "another metrics recorder is installed; /metrics shows the API's own series only"
+            "another metrics recorder is global: what is recorded outside the API's scrape does not show in /metrics"
         );
     }
 
