@@ -20,7 +20,7 @@ pub mod webhooks;
 mod whip;
 
 pub use logins::LoginLimit;
-pub use metrics::ApiMetrics;
+pub use metrics::{Metrics, DEFAULT_ROOM_SERIES};
 pub use notifier::spawn_notifier;
 
 use std::future::Future;
@@ -41,43 +41,55 @@ pub struct AppState {
     pub service: Arc<ConferenceService>,
     /// This node's name (Kazoo's `node`).
     pub node: String,
-    /// Request counters for `/metrics`.
-    pub metrics: Arc<ApiMetrics>,
+    /// The recorder behind `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Rooms with a `tutti_room_participants` series of their own (the largest ones).
+    pub room_series: usize,
     /// Webhook delivery, whose counters `/metrics` shows, when the server sends webhooks.
     pub webhooks: Option<webhooks::WebhookSender>,
     /// Failed logins per client address.
     logins: Arc<logins::LoginLimiter>,
-    /// More of `/metrics` from parts of the server outside the API (SIP), in Prometheus' text
-    /// format.
-    pub more_metrics: Option<MoreMetrics>,
+    /// Figures of parts of the server outside the API (SIP, WebRTC), stored at each scrape.
+    pub metrics_sources: Vec<MetricsSource>,
 }
 
-/// A source of more `/metrics` lines.
+/// Stores figures that other parts of the server keep for themselves, with the `metrics`
+/// macros, when `/metrics` is scraped; it runs with [`AppState::metrics`] as the recorder.
 #[derive(Clone)]
-pub struct MoreMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
+pub struct MetricsSource(pub Arc<dyn Fn() + Send + Sync>);
 
-impl std::fmt::Debug for MoreMetrics {
+impl std::fmt::Debug for MetricsSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MoreMetrics")
+        f.write_str("MetricsSource")
     }
 }
 
 impl AppState {
     /// State for a node named `node` over `service`.
     pub fn new(service: Arc<ConferenceService>, node: impl Into<String>) -> Self {
+        let tick_bounds = service.media_metrics().tick_bucket_bounds;
         Self {
             service,
             node: node.into(),
-            metrics: Arc::default(),
+            metrics: Arc::new(Metrics::new(&tick_bounds)),
+            room_series: DEFAULT_ROOM_SERIES,
             webhooks: None,
             logins: Arc::new(logins::LoginLimiter::new(LoginLimit::default())),
-            more_metrics: None,
+            metrics_sources: Vec::new(),
         }
     }
 
-    /// The same state, appending `more` (Prometheus' text format) to `/metrics`.
-    pub fn with_more_metrics(mut self, more: Arc<dyn Fn() -> String + Send + Sync>) -> Self {
-        self.more_metrics = Some(MoreMetrics(more));
+    /// The same state, running `source` too at each scrape of `/metrics` (see
+    /// [`MetricsSource`]).
+    pub fn with_metrics_source(mut self, source: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.metrics_sources.push(MetricsSource(source));
+        self
+    }
+
+    /// The same state, giving the `rooms` largest rooms a `tutti_room_participants` series of
+    /// their own.
+    pub fn with_room_series(mut self, rooms: usize) -> Self {
+        self.room_series = rooms;
         self
     }
 
@@ -149,23 +161,37 @@ async fn openapi() -> impl axum::response::IntoResponse {
 }
 
 /// Serves the API on `listener` until `shutdown` completes; requests in flight finish. Each
-/// request knows its client's address (for the login limit).
+/// request knows its client's address (for the login limit). Request durations recorded
+/// between two scrapes are folded into their histogram every few seconds.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_app(listener, router(state), shutdown).await
+    let app = router(state.clone());
+    serve_app(listener, &state, app, shutdown).await
 }
 
-/// [`serve`] for the API already made into `app` (with layers of the server's own).
+/// [`serve`] for the API already made into `app` (with layers of the server's own) from
+/// `state`, whose metrics it keeps up.
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
+    state: &AppState,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let metrics = state.metrics.clone();
+    let upkeep = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            metrics.run_upkeep();
+        }
+    });
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    upkeep.abort();
+    served
 }

@@ -670,7 +670,8 @@ async fn metrics_count_requests_by_route_and_status() {
         "tutti_participants 0",
         "tutti_tick_overruns_total 0",
         "# TYPE tutti_tick_duration_seconds histogram",
-        "tutti_rtp_packets{direction=\"in\"} 0",
+        "tutti_rtp_packets_total{direction=\"in\"} 0",
+        "tutti_rtp_lost_packets_total 0",
         "# TYPE tutti_rtp_dropped_total counter",
         "tutti_rtp_dropped_total{reason=\"foreign_source\"} 0",
         "# TYPE tutti_audio_packets_total counter",
@@ -678,6 +679,7 @@ async fn metrics_count_requests_by_route_and_status() {
         "tutti_api_requests_total{route=\"/v2/accounts/{account_id}/conferences\",method=\"GET\",status=\"200\"} 1",
         "tutti_api_requests_total{route=\"/v2/accounts/{account_id}/conferences\",method=\"GET\",status=\"401\"} 1",
         "tutti_api_requests_total{route=\"/v2/api_auth\",method=\"PUT\",status=\"201\"} 1",
+        "tutti_api_request_duration_seconds_count{route=\"/v2/accounts/{account_id}/conferences\",method=\"GET\"} 2",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }

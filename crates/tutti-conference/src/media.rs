@@ -139,6 +139,8 @@ pub struct MediaMetrics {
     pub rooms: u64,
     /// Participants in them.
     pub participants: u64,
+    /// Participants per running room, by conference id.
+    pub room_participants: Vec<(Uuid, u64)>,
     /// Upper bounds (seconds) of the tick-duration buckets.
     pub tick_bucket_bounds: Vec<f64>,
     /// Cumulative counts per bucket (the last is +Inf).
@@ -149,11 +151,11 @@ pub struct MediaMetrics {
     pub ticks: u64,
     /// Ticks that started more than a tick late.
     pub tick_overruns: u64,
-    /// RTP packets received from participants now in rooms.
+    /// RTP packets received since the start.
     pub rtp_packets_in: u64,
-    /// RTP packets sent to them.
+    /// RTP packets sent since the start.
     pub rtp_packets_out: u64,
-    /// Their packets lost on the way in.
+    /// RTP packets lost on the way in since the start.
     pub rtp_packets_lost: u64,
     /// Datagrams dropped since the start, by reason (`foreign_source`, `malformed`,
     /// `unexpected_payload_type`, `overflow`).

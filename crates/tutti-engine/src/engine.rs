@@ -28,7 +28,7 @@ use crate::recorder::Recorder;
 use crate::relay::{RelayLink, RelayPort, RelayWaker};
 use crate::reserved_ports::{Reserved, ReservedPorts};
 use crate::room::{reserved_participants, Arrival, RoomSettings, SharedEncoder};
-use crate::snapshot::RoomSnapshot;
+use crate::snapshot::{PacketTotals, RoomSnapshot};
 use crate::source::SourceGuard;
 use crate::{wav, EngineConfig, EngineError, EngineEvent, ParticipantKey, RoomId};
 
@@ -87,11 +87,13 @@ pub struct EngineMetrics {
     pub overruns: u64,
     /// Events dropped because nobody read them fast enough.
     pub dropped_events: u64,
-    /// RTP packets received from the participants now in rooms.
+    /// Participants per room (as its last snapshot counted them).
+    pub room_participants: Vec<(RoomId, usize)>,
+    /// RTP packets received since the engine started (as the rooms' snapshots counted them).
     pub packets_in: u64,
-    /// RTP packets sent to them.
+    /// RTP packets sent since the engine started.
     pub packets_out: u64,
-    /// Their packets lost on the way in (jitter-buffer losses).
+    /// Packets lost on the way in since the engine started (jitter-buffer losses).
     pub packets_lost: u64,
     /// Datagrams dropped since the engine started, by reason (every participant, past and
     /// present).
@@ -150,6 +152,9 @@ pub struct Engine {
     drops: Arc<DropCounters>,
     /// Sockets held for joins to come; the reaper thread closes expired ones.
     reserved: Arc<ReservedPorts>,
+    /// RTP packets of the rooms destroyed, as their last snapshots counted them. Changed and
+    /// read with `rooms` locked, so a room's packets are counted once, in one or the other.
+    closed: Mutex<PacketTotals>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -279,6 +284,7 @@ impl Engine {
             reaper_join: Some(reaper_join),
             next_token: AtomicUsize::new(1),
             drops: Arc::new(DropCounters::default()),
+            closed: Mutex::default(),
             reserved,
             config,
         })
@@ -361,7 +367,12 @@ impl Engine {
     pub fn destroy_room(&self, room: RoomId) -> Result<(), EngineError> {
         let handle = {
             let mut rooms = self.rooms.lock().map_err(|_| EngineError::Stopped)?;
-            rooms.remove(&room).ok_or(EngineError::UnknownRoom(room))?
+            let handle = rooms.remove(&room).ok_or(EngineError::UnknownRoom(room))?;
+            if let (Ok(mut closed), Ok(snapshot)) = (self.closed.lock(), handle.snapshot.lock()) {
+                let room = snapshot.packet_totals();
+                closed.add(room.packets_in, room.packets_out, room.packets_lost);
+            }
+            handle
         };
         self.threads[handle.thread]
             .rooms
@@ -910,17 +921,21 @@ impl Engine {
             .map(|&reason| (reason, self.drops.get(reason)))
             .collect();
         if let Ok(rooms) = self.rooms.lock() {
-            for handle in rooms.values() {
+            let mut totals = self.closed.lock().map(|c| *c).unwrap_or_default();
+            for (&id, handle) in rooms.iter() {
                 // The mixer only ever try-locks snapshots, so reading here never stalls a tick.
                 let Ok(snapshot) = handle.snapshot.lock() else {
                     continue;
                 };
-                for p in &snapshot.participants {
-                    metrics.packets_in += p.counters.packets_in;
-                    metrics.packets_out += p.counters.packets_out;
-                    metrics.packets_lost += p.jitter.lost;
-                }
+                let room = snapshot.packet_totals();
+                totals.add(room.packets_in, room.packets_out, room.packets_lost);
+                metrics
+                    .room_participants
+                    .push((id, snapshot.participants.len()));
             }
+            metrics.packets_in = totals.packets_in;
+            metrics.packets_out = totals.packets_out;
+            metrics.packets_lost = totals.packets_lost;
         }
         metrics
     }

@@ -59,7 +59,7 @@ pub use mixer::ParticipantChange;
 pub use player::ClipPlayer;
 pub use relay::{RelayLink, RelayWaker};
 pub use room::{RoomSettings, RoomSound};
-pub use snapshot::{ParticipantSnapshot, RoomSnapshot};
+pub use snapshot::{PacketTotals, ParticipantSnapshot, RoomSnapshot};
 pub use tutti_codec;
 pub use tutti_mix;
 pub use tutti_rtp;

@@ -18,7 +18,7 @@ use crate::receiver::ReceiverCommand;
 use crate::recorder::Recorder;
 use crate::room_sounds::{RoomSounds, Which};
 use crate::send_batch::SendBatch;
-use crate::snapshot::{ParticipantSnapshot, RoomSnapshot};
+use crate::snapshot::{PacketTotals, ParticipantSnapshot, RoomSnapshot};
 use crate::{EngineError, EngineEvent, LeaveReason, ParticipantKey, RoomId};
 
 /// How a room behaves. Given when the room is created;
@@ -175,6 +175,8 @@ pub(crate) struct EngineRoom {
     pub(crate) recorder: Option<Recorder>,
     sounds: RoomSounds,
     pub(crate) snapshot: Arc<Mutex<RoomSnapshot>>,
+    /// RTP packets of the participants who left.
+    departed: PacketTotals,
     silence: Box<Frame>,
     own_payload: Box<[u8; 1500]>,
 }
@@ -231,6 +233,7 @@ impl EngineRoom {
             recorder: None,
             sounds,
             snapshot,
+            departed: PacketTotals::default(),
             silence: Box::new(Frame::silent()),
             own_payload: Box::new([0; 1500]),
         }
@@ -464,6 +467,11 @@ impl EngineRoom {
             return false;
         };
         let member = self.members.swap_remove(index);
+        self.departed.add(
+            member.leg.counters.packets_in,
+            member.leg.counters.packets_out,
+            member.leg.jitter_stats().lost,
+        );
         self.member_at[member.id.index()] = NO_MEMBER;
         if let Some(moved) = self.members.get(index) {
             self.member_at[moved.id.index()] = index as u32;
@@ -665,6 +673,7 @@ impl EngineRoom {
         };
         snapshot.locked = self.settings.locked;
         snapshot.ticks = self.mix.ticks();
+        snapshot.departed = self.departed;
         snapshot.participants.clear();
         for member in &self.members {
             let (Ok(status), Ok(settings)) =

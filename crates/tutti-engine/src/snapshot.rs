@@ -43,4 +43,38 @@ pub struct RoomSnapshot {
     pub ticks: u64,
     /// Everyone in the room.
     pub participants: Vec<ParticipantSnapshot>,
+    /// RTP packets of the participants who left the room (those in `participants` excluded):
+    /// with theirs, the room's totals since it started.
+    pub departed: PacketTotals,
+}
+
+/// RTP packet counts of some participants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketTotals {
+    /// Packets received from them.
+    pub packets_in: u64,
+    /// Packets sent to them.
+    pub packets_out: u64,
+    /// Their packets lost on the way in (jitter-buffer losses).
+    pub packets_lost: u64,
+}
+
+impl PacketTotals {
+    /// Adds one participant's counts.
+    pub fn add(&mut self, packets_in: u64, packets_out: u64, packets_lost: u64) {
+        self.packets_in += packets_in;
+        self.packets_out += packets_out;
+        self.packets_lost += packets_lost;
+    }
+}
+
+impl RoomSnapshot {
+    /// The room's RTP packet counts since it started: those who are in it and those who left.
+    pub fn packet_totals(&self) -> PacketTotals {
+        let mut totals = self.departed;
+        for p in &self.participants {
+            totals.add(p.counters.packets_in, p.counters.packets_out, p.jitter.lost);
+        }
+        totals
+    }
 }

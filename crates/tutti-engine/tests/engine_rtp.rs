@@ -295,3 +295,52 @@ fn the_room_mix_is_recorded_to_wav() {
     );
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn packet_totals_keep_those_who_left_and_rooms_that_ended() {
+    let engine = engine(33_600..=33_649);
+    let (first, second) = (RoomId(60), RoomId(61));
+    engine.create_room(first, RoomSettings::default()).unwrap();
+    engine.create_room(second, RoomSettings::default()).unwrap();
+    let mut a = Caller::new(400.0);
+    let mut b = Caller::new(0.0);
+    let mut c = Caller::new(600.0);
+    let ka = join(&engine, first, &mut a, ParticipantSettings::default());
+    join(&engine, first, &mut b, ParticipantSettings::default());
+    join(&engine, second, &mut c, ParticipantSettings::default());
+    talk(&mut [&mut a, &mut b, &mut c], 0.5);
+    let mut rooms = engine.metrics().room_participants;
+    rooms.sort();
+    assert_eq!(rooms, [(first, 2), (second, 1)]);
+    let totals = |engine: &Engine| {
+        let m = engine.metrics();
+        (m.packets_in, m.packets_out, m.packets_lost)
+    };
+    let before = totals(&engine);
+    assert!(before.0 >= 60 && before.1 > 0, "{before:?}");
+
+    engine.leave(first, ka).unwrap();
+    wait_for(
+        &engine,
+        |e| matches!(e, EngineEvent::Left { participant, .. } if *participant == ka),
+    );
+    let after_leave = totals(&engine);
+    engine.destroy_room(second).unwrap();
+    let after_end = totals(&engine);
+    for later in [after_leave, after_end] {
+        assert!(
+            later.0 >= before.0 && later.1 >= before.1 && later.2 >= before.2,
+            "{before:?} then {later:?}"
+        );
+    }
+    // The room's snapshot follows within a tick or two.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while engine.metrics().room_participants != [(first, 1)] {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            engine.metrics().room_participants
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

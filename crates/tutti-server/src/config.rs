@@ -33,6 +33,25 @@ pub struct Config {
     pub webrtc: tutti_webrtc::WebRtcConfig,
     /// Several nodes sharing one PostgreSQL.
     pub cluster: crate::cluster::ClusterSettings,
+    /// `/metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Rooms with a `tutti_room_participants` series of their own (the largest); the others
+    /// are summed into `room="other"`.
+    pub room_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            room_series: tutti_api::DEFAULT_ROOM_SERIES,
+        }
+    }
 }
 
 /// `[fetch]`.
@@ -388,6 +407,7 @@ impl Config {
                 "PROMPTS_DIR" => config.prompts.dir = PathBuf::from(value),
                 "PROMPTS_CACHE_ENTRIES" => config.prompts.cache_entries = parse(&name, &value)?,
                 "PROMPTS_CACHE_MEGABYTES" => config.prompts.cache_megabytes = parse(&name, &value)?,
+                "METRICS_ROOM_SERIES" => config.metrics.room_series = parse(&name, &value)?,
                 "CONFIG" => {}
                 _ => warnings.push(format!("{name} is not a tutti setting; ignoring it")),
             }
@@ -528,6 +548,24 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn the_rooms_with_series_of_their_own_are_configurable() {
+        assert_eq!(Config::default().metrics.room_series, 20);
+        let file = std::env::temp_dir().join(format!("tutti-metrics-{}.toml", std::process::id()));
+        std::fs::write(&file, "[metrics]\nroom_series = 3\n").unwrap();
+        let (config, _) = Config::load(Some(&file), Vec::new()).unwrap();
+        assert_eq!(config.metrics.room_series, 3);
+        let (config, warnings) =
+            Config::load(Some(&file), vars(&[("TUTTI_METRICS_ROOM_SERIES", "5")])).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!((config.metrics.room_series, warnings.len()), (5, 0));
+        let bad = Config::load(None, vars(&[("TUTTI_METRICS_ROOM_SERIES", "many")])).unwrap_err();
+        assert!(
+            bad.to_string().contains("TUTTI_METRICS_ROOM_SERIES"),
+            "{bad}"
+        );
     }
 
     #[test]

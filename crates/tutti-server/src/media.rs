@@ -399,6 +399,11 @@ impl MediaPlane for EngineMedia {
         MediaMetrics {
             rooms: m.rooms.iter().sum::<usize>() as u64,
             participants: m.participants.iter().sum::<usize>() as u64,
+            room_participants: m
+                .room_participants
+                .iter()
+                .map(|&(room, count)| (Uuid::from_u128(room.0), count as u64))
+                .collect(),
             tick_bucket_bounds: bounds.iter().map(|&us| us as f64 / 1e6).collect(),
             tick_buckets: buckets,
             tick_seconds_sum: sum_us as f64 / 1e6,

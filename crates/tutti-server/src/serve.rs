@@ -166,7 +166,14 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     crate::media::pump_events(engine_events, service.clone(), media_plane.clone())
         .context("starting the event pump")?;
     let state = AppState::new(service.clone(), config.http.node.clone())
-        .with_login_limit(config.auth.login_limit());
+        .with_login_limit(config.auth.login_limit())
+        .with_room_series(config.metrics.room_series);
+    // What the process records with the `metrics` macros anywhere shows in /metrics too.
+    if !state.metrics.install_global() {
+        tracing::warn!(
+            "another metrics recorder is global: what is recorded outside the API's scrape does not show in /metrics"
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -204,25 +211,25 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
             .map(|m| crate::cluster::proxy::Proxy::new(m.cluster.clone(), shared_store.clone()))
             .transpose()?;
         let cluster_metrics = proxy.clone();
-        state = state.with_more_metrics(Arc::new(move || {
-            let sip = sip_counters.as_ref().map(|c| c.exposition());
-            let webrtc = media.webrtc.as_ref().map(WebRtcEndpoint::exposition);
-            let cluster = cluster_metrics.as_ref().map(|p| p.exposition());
-            format!(
-                "{}{}{}",
-                sip.unwrap_or_default(),
-                webrtc.unwrap_or_default(),
-                cluster.unwrap_or_default()
-            )
+        state = state.with_metrics_source(Arc::new(move || {
+            if let Some(sip) = &sip_counters {
+                sip.record();
+            }
+            if let Some(webrtc) = &media.webrtc {
+                webrtc.record_metrics();
+            }
+            if let Some(cluster) = &cluster_metrics {
+                cluster.record_metrics();
+            }
         }));
-        let mut app = tutti_api::router(state);
+        let mut app = tutti_api::router(state.clone());
         if let Some(proxy) = &proxy {
             app = app.layer(axum::middleware::from_fn_with_state(
                 proxy.clone(),
                 crate::cluster::proxy::route,
             ));
         }
-        let served = tutti_api::serve_app(listener, app, ending(service.clone()))
+        let served = tutti_api::serve_app(listener, &state, app, ending(service.clone()))
             .await
             .context("serving HTTP");
         if let Some(sip) = sip {

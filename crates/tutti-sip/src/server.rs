@@ -39,27 +39,27 @@ pub struct SipCounters {
 }
 
 impl SipCounters {
-    /// The counters in Prometheus' text format.
-    pub fn exposition(&self) -> String {
+    /// Stores the counters with the `metrics` macros (`tutti_sip_*`), in the recorder in force.
+    pub fn record(&self) {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        format!(
-            "# HELP tutti_sip_calls_total SIP INVITEs by outcome (answered, refused, challenged).\n\
-             # TYPE tutti_sip_calls_total counter\n\
-             tutti_sip_calls_total{{outcome=\"answered\"}} {}\n\
-             tutti_sip_calls_total{{outcome=\"refused\"}} {}\n\
-             tutti_sip_calls_total{{outcome=\"challenged\"}} {}\n\
-             # HELP tutti_sip_malformed_total SIP requests refused as malformed (400).\n\
-             # TYPE tutti_sip_malformed_total counter\n\
-             tutti_sip_malformed_total {}\n\
-             # HELP tutti_sip_active_calls SIP calls up now.\n\
-             # TYPE tutti_sip_active_calls gauge\n\
-             tutti_sip_active_calls {}\n",
-            get(&self.calls_answered),
-            get(&self.calls_refused),
-            get(&self.challenges),
-            get(&self.malformed),
-            get(&self.active_calls),
-        )
+        metrics::describe_counter!(
+            "tutti_sip_calls_total",
+            "SIP INVITEs by outcome (answered, refused, challenged)."
+        );
+        metrics::describe_counter!(
+            "tutti_sip_malformed_total",
+            "SIP requests refused as malformed (400)."
+        );
+        metrics::describe_gauge!("tutti_sip_active_calls", "SIP calls up now.");
+        for (outcome, counter) in [
+            ("answered", &self.calls_answered),
+            ("refused", &self.calls_refused),
+            ("challenged", &self.challenges),
+        ] {
+            metrics::counter!("tutti_sip_calls_total", "outcome" => outcome).absolute(get(counter));
+        }
+        metrics::counter!("tutti_sip_malformed_total").absolute(get(&self.malformed));
+        metrics::gauge!("tutti_sip_active_calls").set(get(&self.active_calls) as f64);
     }
 }
 

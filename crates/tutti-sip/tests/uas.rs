@@ -164,7 +164,7 @@ async fn wait_until(condition: impl Fn() -> bool) {
 }
 
 #[tokio::test]
-async fn the_counters_say_what_happened_in_prometheus_format() {
+async fn the_counters_say_what_happened_as_prometheus_series() {
     let world = World::new();
     let server = world.sip(true).await;
     let peer = Peer::new(&server).await;
@@ -175,19 +175,24 @@ async fn the_counters_say_what_happened_in_prometheus_format() {
     peer.send(&peer.request("INVITE", CONFERENCE, ("m2", 1, None), sdp, OFFER))
         .await;
     peer.final_response().await;
-    let text = server.counters().exposition();
-    assert!(
-        text.contains("tutti_sip_calls_total{outcome=\"refused\"} 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("tutti_sip_calls_total{outcome=\"answered\"} 1\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("# TYPE tutti_sip_active_calls gauge\n"),
-        "{text}"
-    );
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    metrics::with_local_recorder(&recorder, || server.counters().record());
+    let text = recorder.handle().render();
+    for line in [
+        "# TYPE tutti_sip_calls_total counter",
+        "tutti_sip_calls_total{outcome=\"refused\"} 1",
+        "tutti_sip_calls_total{outcome=\"answered\"} 1",
+        "tutti_sip_calls_total{outcome=\"challenged\"} 0",
+        "# TYPE tutti_sip_malformed_total counter",
+        "tutti_sip_malformed_total 0",
+        "# TYPE tutti_sip_active_calls gauge",
+        "tutti_sip_active_calls 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -204,9 +204,10 @@ impl WebRtcEndpoint {
         self.counters.snapshot()
     }
 
-    /// Prometheus text for `/metrics` (`tutti_webrtc_*`).
-    pub fn exposition(&self) -> String {
-        crate::metrics::exposition(&self.metrics())
+    /// Stores the counters with the `metrics` macros (`tutti_webrtc_*`), in the recorder in
+    /// force.
+    pub fn record_metrics(&self) {
+        crate::metrics::record(&self.metrics());
     }
 }
 

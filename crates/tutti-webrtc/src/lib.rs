@@ -25,5 +25,5 @@ pub use config::{IceServer, WebRtcConfig};
 pub use demux::DropReason;
 pub use endpoint::{WebRtcEndpoint, WebRtcJoined, CONNECT_TIMEOUT, DISCONNECTED_TIMEOUT};
 pub use error::WebRtcError;
-pub use metrics::{exposition, FailReason, WebRtcMetrics};
+pub use metrics::{record, FailReason, WebRtcMetrics};
 pub use offer::is_webrtc_offer;

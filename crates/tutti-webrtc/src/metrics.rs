@@ -1,6 +1,5 @@
-//! The endpoint's counters and their Prometheus text.
+//! The endpoint's counters and their Prometheus series.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::demux::DropReason;
@@ -112,75 +111,101 @@ impl Counters {
     }
 }
 
-/// Prometheus text exposition of a snapshot (`tutti_webrtc_*`).
-pub fn exposition(m: &WebRtcMetrics) -> String {
-    let mut out = String::new();
-    let mut section = |name: &str, kind: &str, help: &str, rows: Vec<(Option<String>, u64)>| {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
-        for (label, value) in rows {
-            match label {
-                Some(l) => {
-                    let _ = writeln!(out, "{name}{{{l}}} {value}");
-                }
-                None => {
-                    let _ = writeln!(out, "{name} {value}");
-                }
-            }
-        }
-    };
-    section(
+/// Stores a snapshot with the `metrics` macros (`tutti_webrtc_*`), in the recorder in force.
+pub fn record(m: &WebRtcMetrics) {
+    use metrics::{counter, describe_counter, describe_gauge, gauge};
+    describe_gauge!(
         "tutti_webrtc_peers",
-        "gauge",
-        "WebRTC peers now (connecting or connected).",
-        vec![(None, m.peers as u64)],
+        "WebRTC peers now (connecting or connected)."
     );
-    section(
-        "tutti_webrtc_connected_total",
-        "counter",
-        "WebRTC peers that completed ICE and DTLS.",
-        vec![(None, m.connected)],
-    );
-    section(
+    gauge!("tutti_webrtc_peers").set(m.peers as f64);
+    describe_counter!(
         "tutti_webrtc_failed_total",
-        "counter",
-        "WebRTC peers removed because they failed, by reason.",
-        m.failed
-            .iter()
-            .map(|(r, n)| (Some(format!("reason=\"{}\"", r.label())), *n))
-            .collect(),
+        "WebRTC peers removed because they failed, by reason."
     );
-    section(
+    for (reason, count) in &m.failed {
+        counter!("tutti_webrtc_failed_total", "reason" => reason.label()).absolute(*count);
+    }
+    describe_counter!(
         "tutti_webrtc_dropped_total",
-        "counter",
-        "Datagrams dropped on the WebRTC port, by reason.",
-        m.dropped
-            .iter()
-            .map(|(r, n)| (Some(format!("reason=\"{}\"", r.label())), *n))
-            .collect(),
+        "Datagrams dropped on the WebRTC port, by reason."
     );
-    section(
-        "tutti_webrtc_packets_in_total",
-        "counter",
-        "Datagrams received on the WebRTC port.",
-        vec![(None, m.packets_in)],
-    );
-    section(
-        "tutti_webrtc_packets_out_total",
-        "counter",
-        "Datagrams sent from the WebRTC port.",
-        vec![(None, m.packets_out)],
-    );
-    section(
-        "tutti_webrtc_rtp_in_total",
-        "counter",
-        "RTP packets from browsers handed to the engine.",
-        vec![(None, m.rtp_in)],
-    );
-    section(
-        "tutti_webrtc_rtp_out_total",
-        "counter",
-        "RTP packets from the engine sent to browsers.",
-        vec![(None, m.rtp_out)],
-    );
-    out
+    for (reason, count) in &m.dropped {
+        counter!("tutti_webrtc_dropped_total", "reason" => reason.label()).absolute(*count);
+    }
+    for (name, help, value) in [
+        (
+            "tutti_webrtc_connected_total",
+            "WebRTC peers that completed ICE and DTLS.",
+            m.connected,
+        ),
+        (
+            "tutti_webrtc_packets_in_total",
+            "Datagrams received on the WebRTC port.",
+            m.packets_in,
+        ),
+        (
+            "tutti_webrtc_packets_out_total",
+            "Datagrams sent from the WebRTC port.",
+            m.packets_out,
+        ),
+        (
+            "tutti_webrtc_rtp_in_total",
+            "RTP packets from browsers handed to the engine.",
+            m.rtp_in,
+        ),
+        (
+            "tutti_webrtc_rtp_out_total",
+            "RTP packets from the engine sent to browsers.",
+            m.rtp_out,
+        ),
+    ] {
+        describe_counter!(name, help);
+        counter!(name).absolute(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_becomes_the_webrtc_series_with_their_types() {
+        let snapshot = WebRtcMetrics {
+            peers: 2,
+            connected: 5,
+            failed: vec![(FailReason::ConnectTimeout, 1)],
+            dropped: vec![(DropReason::Malformed, 4)],
+            packets_in: 10,
+            packets_out: 11,
+            rtp_in: 7,
+            rtp_out: 8,
+        };
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::with_local_recorder(&recorder, || record(&snapshot));
+        let text = recorder.handle().render();
+        for line in [
+            "# TYPE tutti_webrtc_peers gauge",
+            "tutti_webrtc_peers 2",
+            "# TYPE tutti_webrtc_connected_total counter",
+            "tutti_webrtc_connected_total 5",
+            "# TYPE tutti_webrtc_failed_total counter",
+            "tutti_webrtc_failed_total{reason=\"connect_timeout\"} 1",
+            "# TYPE tutti_webrtc_dropped_total counter",
+            "tutti_webrtc_dropped_total{reason=\"malformed\"} 4",
+            "# TYPE tutti_webrtc_packets_in_total counter",
+            "tutti_webrtc_packets_in_total 10",
+            "# TYPE tutti_webrtc_packets_out_total counter",
+            "tutti_webrtc_packets_out_total 11",
+            "# TYPE tutti_webrtc_rtp_in_total counter",
+            "tutti_webrtc_rtp_in_total 7",
+            "# TYPE tutti_webrtc_rtp_out_total counter",
+            "tutti_webrtc_rtp_out_total 8",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
 }

@@ -36,7 +36,7 @@ fn a_kicked_participant_s_browser_sees_its_connection_close() {
         0,
         "{metrics:?}"
     );
-    assert!(endpoint.exposition().contains("tutti_webrtc_peers 0\n"));
+    assert_eq!(metrics.peers, 0);
 }
 
 #[test]
@@ -86,9 +86,7 @@ fn a_browser_that_never_connects_leaves_the_room_and_is_counted() {
         |e| matches!(e, EngineEvent::Left { participant, .. } if *participant == joined.participant),
     );
     assert_eq!(endpoint.metrics().peers, 0);
-    assert!(endpoint
-        .exposition()
-        .contains("tutti_webrtc_failed_total{reason=\"connect_timeout\"} 1\n"));
+    assert_eq!(endpoint.metrics().failed(FailReason::ConnectTimeout), 1);
 }
 
 #[test]
@@ -173,11 +171,7 @@ fn strangers_datagrams_are_counted_drops_and_the_peer_keeps_working() {
         browser.poll();
         std::thread::sleep(Duration::from_millis(5));
     }
-    let exposition = endpoint.exposition();
-    assert!(
-        exposition.contains("tutti_webrtc_dropped_total{reason=\"malformed\"} 2\n"),
-        "{exposition}"
-    );
+    assert_eq!(endpoint.metrics().dropped(DropReason::Malformed), 2);
 
     // The browser's peer is undisturbed.
     talk(&mut [&mut browser], &mut [&mut caller], 1.0);

@@ -25,7 +25,15 @@ pub struct MemoryMedia {
     pub speech: bool,
     /// (room, participant, fragment) of every WHIP/WHEP `PATCH`, in order.
     pub patches: Mutex<Vec<(Uuid, u32, String)>>,
+    /// The rooms and their sizes `metrics()` reports (set by tests; the plane plays no audio).
+    pub room_sizes: Mutex<Vec<(Uuid, u64)>>,
+    /// What `metrics()` reports of the ticks: cumulative counts per bucket of
+    /// [`TICK_BOUNDS`] and `+Inf`, and their sum in seconds.
+    pub ticks: Mutex<(Vec<u64>, f64)>,
 }
+
+/// The tick-duration buckets MemoryMedia reports, seconds.
+pub const TICK_BOUNDS: [f64; 3] = [0.001, 0.005, 0.02];
 
 /// The ICE servers MemoryMedia gives browsers.
 pub fn ice_servers() -> serde_json::Value {
@@ -314,8 +322,22 @@ impl MediaPlane for MemoryMedia {
         Ok(())
     }
     fn metrics(&self) -> MediaMetrics {
+        let rooms = self.room_sizes.lock().unwrap().clone();
+        let (tick_buckets, tick_seconds_sum) = self.ticks.lock().unwrap().clone();
+        let tick_buckets = if tick_buckets.is_empty() {
+            vec![0; TICK_BOUNDS.len() + 1]
+        } else {
+            tick_buckets
+        };
         // No audio, so no datagram was ever dropped; each reason is still reported.
         MediaMetrics {
+            rooms: rooms.len() as u64,
+            participants: rooms.iter().map(|(_, n)| n).sum(),
+            room_participants: rooms,
+            tick_bucket_bounds: TICK_BOUNDS.to_vec(),
+            ticks: tick_buckets.last().copied().unwrap_or(0),
+            tick_buckets,
+            tick_seconds_sum,
             rtp_dropped: vec![
                 ("foreign_source", 0),
                 ("malformed", 0),

@@ -69,43 +69,48 @@ impl Proxy {
         }))
     }
 
-    /// Prometheus text for the counters, with the cluster's own.
-    pub fn exposition(&self) -> String {
+    /// Records the layer's counters and the cluster's own as `tutti_cluster_*` series.
+    pub fn record_metrics(&self) {
         let c = &self.counters;
         let m = self.cluster.metrics();
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
-            "# HELP tutti_cluster_nodes Live nodes of the cluster, this one included.\n\
-             # TYPE tutti_cluster_nodes gauge\n\
-             tutti_cluster_nodes {}\n\
-             # HELP tutti_cluster_nodes_swept_total Dead nodes this node swept (closing their calls).\n\
-             # TYPE tutti_cluster_nodes_swept_total counter\n\
-             tutti_cluster_nodes_swept_total {}\n\
-             # HELP tutti_cluster_rooms Rooms placed on this node.\n\
-             # TYPE tutti_cluster_rooms gauge\n\
-             tutti_cluster_rooms {}\n\
-             # HELP tutti_cluster_events_total Conference events shared with other nodes.\n\
-             # TYPE tutti_cluster_events_total counter\n\
-             tutti_cluster_events_total{{direction=\"sent\"}} {}\n\
-             tutti_cluster_events_total{{direction=\"received\"}} {}\n\
-             tutti_cluster_events_total{{direction=\"dropped\"}} {}\n\
-             # HELP tutti_cluster_proxied_requests_total API requests forwarded to or from other nodes.\n\
-             # TYPE tutti_cluster_proxied_requests_total counter\n\
-             tutti_cluster_proxied_requests_total{{outcome=\"forwarded\"}} {}\n\
-             tutti_cluster_proxied_requests_total{{outcome=\"failed\"}} {}\n\
-             tutti_cluster_proxied_requests_total{{outcome=\"received\"}} {}\n\
-             tutti_cluster_proxied_requests_total{{outcome=\"refused\"}} {}\n",
-            m.nodes_alive,
-            m.nodes_swept,
-            m.rooms,
-            m.events_sent,
-            m.events_received,
-            m.events_dropped,
-            load(&c.forwarded),
-            load(&c.failed),
-            load(&c.received),
-            load(&c.refused),
-        )
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metrics::describe_gauge!(
+            "tutti_cluster_nodes",
+            "Live nodes of the cluster, this one included."
+        );
+        metrics::describe_counter!(
+            "tutti_cluster_nodes_swept_total",
+            "Dead nodes this node swept (closing their calls, taking over their webhooks)."
+        );
+        metrics::describe_gauge!("tutti_cluster_rooms", "Rooms placed on this node.");
+        metrics::describe_counter!(
+            "tutti_cluster_events_total",
+            "Conference events shared with the other nodes, by direction (sent, received, dropped)."
+        );
+        metrics::describe_counter!(
+            "tutti_cluster_proxied_requests_total",
+            "API requests forwarded to or from other nodes, by outcome."
+        );
+        metrics::gauge!("tutti_cluster_nodes").set(m.nodes_alive as f64);
+        metrics::counter!("tutti_cluster_nodes_swept_total").absolute(m.nodes_swept);
+        metrics::gauge!("tutti_cluster_rooms").set(m.rooms as f64);
+        for (direction, value) in [
+            ("sent", m.events_sent),
+            ("received", m.events_received),
+            ("dropped", m.events_dropped),
+        ] {
+            metrics::counter!("tutti_cluster_events_total", "direction" => direction)
+                .absolute(value);
+        }
+        for (outcome, counter) in [
+            ("forwarded", &c.forwarded),
+            ("failed", &c.failed),
+            ("received", &c.received),
+            ("refused", &c.refused),
+        ] {
+            metrics::counter!("tutti_cluster_proxied_requests_total", "outcome" => outcome)
+                .absolute(get(counter));
+        }
     }
 }
 
