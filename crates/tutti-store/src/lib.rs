@@ -2,16 +2,19 @@
 //!
 //! Accounts, API tokens and conference documents behind the [`Store`] trait, so the
 //! conference service does not care where they live. [`SqliteStore`] embeds SQLite (the
-//! default: one file under `./data`); a PostgreSQL store for several nodes sharing state can
-//! implement the same trait. Every conference query is scoped to an account: there is no way
-//! to reach another account's document through this API.
+//! default: one file under `./data`); [`PostgresStore`] keeps the same records in PostgreSQL,
+//! shared by the nodes of a cluster. Every conference query is scoped to an account: there is
+//! no way to reach another account's document through this API.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod migrations;
+mod postgres;
+mod postgres_migrations;
 mod sip;
 mod sqlite;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use uuid::Uuid;
@@ -23,6 +26,18 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed, or could not be reached.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// The database was migrated by a newer version of tutti, whose schema this one does not
+    /// know.
+    #[error("the database's schema is version {found}, newer than the {known} this version of tutti knows; upgrade tutti")]
+    SchemaTooNew {
+        /// The database's schema version.
+        found: i64,
+        /// The newest version this build knows.
+        known: usize,
+    },
     /// A stored document is not valid JSON (the file was edited by hand, or is damaged).
     #[error("stored document {0} is damaged")]
     Corrupt(Uuid),
