@@ -142,9 +142,19 @@ impl Drop for Server {
 
 /// Creates an account with `tutti accounts create` on `database`; its id and API key.
 pub fn create_account(database: &std::path::Path, name: &str) -> (String, String) {
+    create_account_with(database, name, &[])
+}
+
+/// [`create_account`] with `TUTTI_*` settings in its environment (e.g. `TUTTI_STORAGE_URL`).
+pub fn create_account_with(
+    database: &std::path::Path,
+    name: &str,
+    settings: &[(&str, &str)],
+) -> (String, String) {
     let output = Command::new(workspace_binary("tutti"))
         .args(["accounts", "create", name, "--database"])
         .arg(database)
+        .envs(settings.iter().copied())
         .output()
         .expect("tutti runs");
     assert!(

@@ -1,11 +1,12 @@
 //! The real `tutti` binary: accounts from the command line, the Kazoo face over HTTP, and
-//! everything still there after a restart.
+//! everything still there after a restart, in SQLite and in PostgreSQL.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tutti_e2e::http;
-use tutti_e2e::server::{create_account, Server};
+use tutti_e2e::server::{create_account_with, Server};
 
 /// A VoIPbin-face call with a bearer token.
 fn voipbin(server: &Server, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -27,12 +28,34 @@ fn voipbin(server: &Server, token: &str, method: &str, path: &str, body: Option<
 fn accounts_keys_tokens_and_conferences_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("tutti-restart-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let database = dir.join("data/tutti.db");
+    survive_a_restart(&dir.join("data/tutti.db"), (33_000, 33_099), &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    let (account, key) = create_account(&database, "acme");
+#[test]
+fn accounts_keys_tokens_and_conferences_survive_a_restart_in_postgresql() {
+    let test = "accounts_keys_tokens_and_conferences_survive_a_restart_in_postgresql";
+    let Some(postgres) = tutti_pg_harness::TempPostgres::shared(test) else {
+        return;
+    };
+    let url = postgres.database();
+    let dir = std::env::temp_dir().join(format!("tutti-restart-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let database = dir.join("data/tutti.db");
+    // The server's config file and log go beside the SQLite file it does not use.
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    survive_a_restart(&database, (33_600, 33_699), &[("TUTTI_STORAGE_URL", &url)]);
+    assert!(!database.exists(), "the store was PostgreSQL, not the file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Creates an account, conferences and lifecycle state through one server with `settings`,
+/// stops it, and finds them all through a second one.
+fn survive_a_restart(database: &Path, media_ports: (u16, u16), settings: &[(&str, &str)]) {
+    let (account, key) = create_account_with(database, "acme", settings);
     assert_eq!(account.len(), 32);
 
-    let server = Server::start(&database, (33_000, 33_099));
+    let server = Server::start_with(database, media_ports, settings);
     let (status, body) = server.call(
         "PUT",
         "/v2/api_auth",
@@ -103,7 +126,7 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart() {
     );
     server.stop();
 
-    let server = Server::start(&database, (33_000, 33_099));
+    let server = Server::start_with(database, media_ports, settings);
     let (status, body) = server.call("GET", &format!("{path}/{id}"), Some(&token), None);
     assert_eq!(status, 200, "the token survives the restart: {body}");
     assert_eq!(body["data"]["name"], "Weekly");
@@ -156,5 +179,4 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart() {
         std::thread::sleep(Duration::from_millis(100));
     }
     server.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }

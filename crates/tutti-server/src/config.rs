@@ -221,8 +221,42 @@ impl OpusConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// SQLite file.
+    /// SQLite file (also the folder beside which recordings and fetched prompts go).
     pub path: PathBuf,
+    /// A PostgreSQL URL (`postgres://user:password@host:port/database`): when set, the store
+    /// is there instead of in `path`, shared by every node given the same URL.
+    pub url: Option<String>,
+    /// Most connections to PostgreSQL.
+    pub pool_size: u32,
+}
+
+impl StorageConfig {
+    /// `url` with its password (in the user part or a `password` parameter) replaced by
+    /// `***`, for messages and logs.
+    pub fn redacted_url(&self) -> Option<String> {
+        let url = self.url.as_deref()?;
+        let Ok(mut parsed) = url::Url::parse(url) else {
+            return Some("(a URL that does not parse)".to_owned());
+        };
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some("***"));
+        }
+        if parsed.query_pairs().any(|(key, _)| key == "password") {
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(key, value)| {
+                    let value = if key == "password" {
+                        "***".into()
+                    } else {
+                        value
+                    };
+                    (key.into_owned(), value.into_owned())
+                })
+                .collect();
+            parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        Some(parsed.to_string())
+    }
 }
 
 /// `[auth]`.
@@ -290,6 +324,8 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("./data/tutti.db"),
+            url: None,
+            pool_size: 8,
         }
     }
 }
@@ -381,6 +417,8 @@ impl Config {
                 "CLUSTER_HEARTBEAT_MS" => config.cluster.heartbeat_ms = parse(&name, &value)?,
                 "CLUSTER_LEASE_MS" => config.cluster.lease_ms = parse(&name, &value)?,
                 "STORAGE_PATH" => config.storage.path = PathBuf::from(value),
+                "STORAGE_URL" => config.storage.url = Some(value).filter(|url| !url.is_empty()),
+                "STORAGE_POOL_SIZE" => config.storage.pool_size = parse(&name, &value)?,
                 "AUTH_TOKEN_LIFETIME_SECONDS" => {
                     config.auth.token_lifetime_seconds = parse(&name, &value)?
                 }
@@ -425,6 +463,14 @@ impl Config {
                 config.media.port_first,
                 config.media.port_last
             );
+        }
+        if let Some(url) = config.storage.redacted_url() {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                bail!("storage.url {url} must be a postgres:// URL");
+            }
+        }
+        if config.storage.pool_size == 0 {
+            bail!("storage.pool_size must be at least 1");
         }
         config.media.opus.encoder_settings()?;
         config.outbound()?;
@@ -541,6 +587,61 @@ mod tests {
         )
         .unwrap_err();
         assert!(bad.to_string().contains("fetch.allow_hosts"), "{bad}");
+    }
+
+    #[test]
+    fn the_store_is_in_postgresql_when_a_url_is_given() {
+        let (config, _) = Config::load(
+            None,
+            vars(&[
+                (
+                    "TUTTI_STORAGE_URL",
+                    "postgres://tutti:pw@db.internal:5433/tutti",
+                ),
+                ("TUTTI_STORAGE_POOL_SIZE", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.storage.url.as_deref(),
+            Some("postgres://tutti:pw@db.internal:5433/tutti")
+        );
+        assert_eq!(config.storage.pool_size, 3);
+        assert_eq!(
+            config.storage.redacted_url().as_deref(),
+            Some("postgres://tutti:***@db.internal:5433/tutti")
+        );
+        let (empty, _) = Config::load(None, vars(&[("TUTTI_STORAGE_URL", "")])).unwrap();
+        assert_eq!(empty.storage.url, None, "an empty variable means SQLite");
+
+        let file = std::env::temp_dir().join(format!("tutti-storage-{}.toml", std::process::id()));
+        std::fs::write(
+            &file,
+            "[storage]\nurl = \"postgresql://db/tutti?user=tutti&password=hunter2&sslmode=require\"\n",
+        )
+        .unwrap();
+        let (config, _) = Config::load(Some(&file), Vec::new()).unwrap();
+        let _ = std::fs::remove_file(&file);
+        let shown = config.storage.redacted_url().unwrap();
+        assert!(
+            !shown.contains("hunter2") && shown.contains("sslmode=require"),
+            "{shown}"
+        );
+        assert_eq!(config.storage.pool_size, 8);
+
+        for (name, value, says) in [
+            (
+                "TUTTI_STORAGE_URL",
+                "mysql://root:hunter2@db/tutti",
+                "storage.url",
+            ),
+            ("TUTTI_STORAGE_URL", "hunter2", "storage.url"),
+            ("TUTTI_STORAGE_POOL_SIZE", "0", "storage.pool_size"),
+        ] {
+            let error = Config::load(None, vars(&[(name, value)])).unwrap_err();
+            assert!(error.to_string().contains(says), "{error}");
+            assert!(!format!("{error:#}").contains("hunter2"), "{error:#}");
+        }
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

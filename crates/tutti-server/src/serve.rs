@@ -8,7 +8,7 @@ use anyhow::Context;
 use tutti_api::AppState;
 use tutti_conference::ConferenceService;
 use tutti_engine::{Engine, EngineConfig};
-use tutti_store::SqliteStore;
+use tutti_store::{PostgresOptions, PostgresStore, SqliteStore, Store};
 use tutti_webrtc::WebRtcEndpoint;
 
 use crate::config::Config;
@@ -58,7 +58,23 @@ fn media_plane(
     })
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+/// The store: PostgreSQL when `storage.url` is set (this node's webhook deliveries are those of
+/// `http.node`), else the SQLite file `storage.path`.
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &config.storage.url {
+        let options = PostgresOptions {
+            node: config.http.node.clone(),
+            pool_size: config.storage.pool_size,
+            ..PostgresOptions::default()
+        };
+        let store = PostgresStore::connect(url, options).with_context(|| {
+            format!(
+                "opening the PostgreSQL store at {}",
+                config.storage.redacted_url().unwrap_or_default()
+            )
+        })?;
+        return Ok(Arc::new(store));
+    }
     if let Some(folder) = config
         .storage
         .path
@@ -152,7 +168,7 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
     let outbound = config.outbound()?;
     let media_plane = media_plane(&config, Some(engine), webrtc, &outbound);
     let membership = crate::cluster::start(&config, &media_plane)?;
-    let shared_store: Arc<dyn tutti_store::Store> = store.clone();
+    let shared_store = store.clone();
     let service = ConferenceService::with_outbound(
         store,
         media_plane.clone(),
@@ -308,4 +324,28 @@ pub fn create_account(config: Config, name: &str) -> anyhow::Result<()> {
 /// The config file from `--config` or `TUTTI_CONFIG`.
 pub fn config_path(flag: Option<PathBuf>) -> Option<PathBuf> {
     flag.or_else(|| std::env::var_os("TUTTI_CONFIG").map(PathBuf::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_postgresql_is_named_without_its_password() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let url = format!("postgres://tutti:hunter2@127.0.0.1:{port}/tutti");
+        let (config, _) = Config::load(None, [("TUTTI_STORAGE_URL".to_owned(), url)]).unwrap();
+        let Err(error) = open_store(&config) else {
+            panic!("nothing listens on port {port}");
+        };
+        let message = format!("{error:#}");
+        assert!(
+            message.contains(&format!("postgres://tutti:***@127.0.0.1:{port}/tutti")),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+    }
 }

@@ -201,8 +201,8 @@ pub fn start(config: &Config, media: &Arc<EngineMedia>) -> anyhow::Result<Option
 }
 
 /// The PostgreSQL URL the nodes share.
-fn shared_database(_config: &Config) -> Option<String> {
-    None
+fn shared_database(config: &Config) -> Option<String> {
+    config.storage.url.clone()
 }
 
 impl Membership {
