@@ -191,12 +191,25 @@ impl PostgresStore {
     }
 }
 
+/// How long dropping a store waits for its connections to say goodbye.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Drop for PostgresStore {
     fn drop(&mut self) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        // Close the connections properly (the server then logs no lost client), but never
+        // wait long for a server that does not answer.
+        let (closed, wait) = mpsc::sync_channel(1);
+        let pool = self.pool.clone();
+        runtime.spawn(async move {
+            pool.close().await;
+            let _ = closed.send(());
+        });
+        let _ = wait.recv_timeout(CLOSE_TIMEOUT);
         // Dropping a runtime blocks, which panics inside another runtime; this does not.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        runtime.shutdown_background();
     }
 }
 

@@ -9,7 +9,10 @@ use std::sync::{Arc, Barrier};
 
 use serde_json::json;
 use tutti_pg_harness::TempPostgres;
-use tutti_store::{ConferenceRecord, PostgresOptions, PostgresStore, Store, StoreError};
+use tutti_store::{
+    ConferenceRecord, PostgresOptions, PostgresStore, SipNumberRecord, Store, StoreError,
+};
+use uuid::Uuid;
 
 /// A fresh database's URL, or `None` when PostgreSQL is not installed.
 fn database(test: &str) -> Option<String> {
@@ -251,6 +254,150 @@ async fn works_from_a_multi_thread_runtime() {
         assert!(store.conference(a.id, id).unwrap().is_some());
     }
     assert_eq!(store.list_conferences(a.id, None, 100).unwrap().len(), 8);
+}
+
+#[test]
+fn claims_racing_another_nodes_uncommitted_claims_are_refused_once_it_commits() {
+    let test = "claims_racing_another_nodes_uncommitted_claims_are_refused_once_it_commits";
+    let Some(url) = database(test) else {
+        return;
+    };
+    let store = Arc::new(connect(&url, "n1"));
+    let a = suite::account(&*store, "a");
+    let b = suite::account(&*store, "b");
+    let other = Uuid::now_v7();
+    let (account, theirs) = (a.id.simple(), b.id.simple());
+    // Another node is inserting, in a transaction not yet committed: a conference with number
+    // 100 and PIN 4242 for account a, and SIP number 555 and username alice for account b.
+    let held = [
+        format!(
+            "INSERT INTO conferences (account_id, id, document, revision, created, modified, state)
+             VALUES ('{account}', '{other}', '{{}}', 1, 1, 1, '{{\"pin\": \"4242\"}}')"
+        ),
+        format!(
+            "INSERT INTO conference_numbers (account_id, number, conference_id)
+             VALUES ('{account}', '100', '{other}')"
+        ),
+        format!("INSERT INTO sip_numbers (number, account_id) VALUES ('555', '{theirs}')"),
+        format!(
+            "INSERT INTO sip_credentials (username, account_id, realm, ha1_md5, ha1_sha256)
+             VALUES ('alice', '{theirs}', 'r', 'm', 's')"
+        ),
+    ];
+    let writer = store.clone();
+    let results = while_uncommitted(&url, &held, 4, move || {
+        let mine = |name: &str, pin: Option<&str>| ConferenceRecord {
+            state: pin.map_or_else(|| json!({}), |pin| json!({"pin": pin})),
+            ..suite::conference(a.id, name)
+        };
+        std::thread::scope(|s| {
+            let number = s.spawn(|| writer.insert_conference(&mine("n", None), &["100".into()]));
+            let pin = s.spawn(|| writer.insert_conference(&mine("p", Some("4242")), &[]));
+            let sip = s.spawn(|| {
+                writer.replace_sip_numbers(
+                    a.id,
+                    &[SipNumberRecord {
+                        account_id: a.id,
+                        number: "555".into(),
+                        conference_id: None,
+                    }],
+                )
+            });
+            let username = s.spawn(|| {
+                writer.replace_sip_credentials(a.id, &[suite::credential(a.id, "alice")])
+            });
+            [number, pin, sip, username].map(|t| t.join().unwrap())
+        })
+    });
+    let [number, pin, sip, username] = results;
+    assert!(
+        matches!(&number, Err(StoreError::NumberTaken { number, conference }) if number == "100" && *conference == other),
+        "{number:?}"
+    );
+    assert!(matches!(pin, Err(StoreError::PinTaken)), "{pin:?}");
+    assert!(
+        matches!(&sip, Err(StoreError::SipTaken { kind: "number", value }) if value == "555"),
+        "{sip:?}"
+    );
+    assert!(
+        matches!(&username, Err(StoreError::SipTaken { kind: "username", value }) if value == "alice"),
+        "{username:?}"
+    );
+    assert_eq!(store.list_conferences(a.id, None, 10).unwrap().len(), 1);
+    assert!(store.sip_numbers(a.id).unwrap().is_empty());
+}
+
+#[test]
+fn a_damaged_document_is_reported_as_corrupt() {
+    let Some(url) = database("a_damaged_document_is_reported_as_corrupt") else {
+        return;
+    };
+    let store = connect(&url, "n1");
+    let a = suite::account(&store, "a");
+    let c = suite::conference(a.id, "damaged");
+    store.insert_conference(&c, &[]).unwrap();
+    query(
+        &url,
+        &format!(
+            "UPDATE conferences SET document = '{{\"name\": ' WHERE id = '{}' RETURNING ''",
+            c.id
+        ),
+    );
+    let read = store.conference(a.id, c.id);
+    assert!(
+        matches!(read, Err(StoreError::Corrupt(id)) if id == c.id),
+        "{read:?}"
+    );
+    assert!(matches!(
+        store.every_conference(),
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+/// Runs `held` in a transaction on its own connection and, while it is uncommitted, `write`
+/// in a thread; once `waiting` statements of other sessions wait for that transaction's
+/// locks, commits it; what `write` returned.
+fn while_uncommitted<T: Send + 'static>(
+    url: &str,
+    held: &[String],
+    waiting: i64,
+    write: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    use sqlx::{Connection, Row};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut holder = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut watcher = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut transaction = holder.begin().await.unwrap();
+        for sql in held {
+            sqlx::query(sql).execute(&mut *transaction).await.unwrap();
+        }
+        let writer = std::thread::spawn(write);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let blocked: i64 = sqlx::query(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap()
+            .get(0);
+            if blocked >= waiting {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{blocked} of {waiting} statements wait for the uncommitted claims"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        transaction.commit().await.unwrap();
+        writer.join().unwrap()
+    })
 }
 
 /// Runs `sql` on the database at `url` outside any store, returning the first column of the
