@@ -300,8 +300,16 @@ pub trait Store: Send + Sync {
     fn outbox_attempted(&self, id: Uuid, attempts: u32) -> Result<(), StoreError>;
     /// Removes a delivery (delivered, rejected or given up).
     fn outbox_remove(&self, id: Uuid) -> Result<(), StoreError>;
-    /// Every delivery in the outbox, in the order they were added.
+    /// Every delivery in the outbox, in the order they were added (in a store shared by several
+    /// nodes, those of this node).
     fn outbox_pending(&self) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Takes over the deliveries `dead_node` left in a store shared by several nodes, and
+    /// returns them in the order they were added. A store of one node has no other node's
+    /// deliveries: none.
+    fn adopt_outbox(&self, dead_node: &str) -> Result<Vec<OutboxRecord>, StoreError> {
+        let _ = dead_node;
+        Ok(Vec::new())
+    }
     /// Replaces an account's SIP numbers; [`StoreError::SipTaken`] (and no change) when
     /// another account has one of them.
     fn replace_sip_numbers(

@@ -23,7 +23,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct PostgresOptions {
     /// This node's id: the webhook deliveries it accepts are its own ([`Store::outbox_pending`]
-    /// returns only those) until another node adopts them with [`PostgresStore::adopt_outbox`].
+    /// returns only those) until another node adopts them with [`Store::adopt_outbox`].
     pub node: String,
     /// Most connections the pool opens.
     pub pool_size: u32,
@@ -105,20 +105,6 @@ impl PostgresStore {
     /// This node's id, the owner of the webhook deliveries it accepts.
     pub fn node(&self) -> &str {
         &self.node
-    }
-
-    /// Makes the webhook deliveries of `dead_node` this node's, in one statement, keeping their
-    /// order; returns how many there were.
-    pub fn adopt_outbox(&self, dead_node: &str) -> Result<usize, StoreError> {
-        let (pool, node, dead) = (self.pool.clone(), self.node.clone(), dead_node.to_owned());
-        self.run(async move {
-            let adopted = sqlx::query("UPDATE webhook_outbox SET owner = $1 WHERE owner = $2")
-                .bind(node)
-                .bind(dead)
-                .execute(&pool)
-                .await?;
-            Ok(usize::try_from(adopted.rows_affected()).unwrap_or(usize::MAX))
-        })
     }
 
     fn run<T, F>(&self, query: F) -> Result<T, StoreError>
@@ -797,6 +783,18 @@ impl Store for PostgresStore {
     fn outbox_remove(&self, id: Uuid) -> Result<(), StoreError> {
         let sql = "DELETE FROM webhook_outbox WHERE id = $1";
         self.execute(sql.into(), move |q| q.bind(id)).map(drop)
+    }
+
+    /// Moves `dead_node`'s rows to this node in one statement; they keep their places in the
+    /// acceptance order.
+    fn adopt_outbox(&self, dead_node: &str) -> Result<Vec<OutboxRecord>, StoreError> {
+        let (node, dead) = (self.node.clone(), dead_node.to_owned());
+        let sql = "WITH adopted AS (
+                       UPDATE webhook_outbox SET owner = $1 WHERE owner = $2
+                       RETURNING seq, id, url, body, secret, attempts, created
+                   )
+                   SELECT id, url, body, secret, attempts, created FROM adopted ORDER BY seq";
+        self.all(sql.into(), move |q| q.bind(node).bind(dead), outbox_from)
     }
 
     fn outbox_pending(&self) -> Result<Vec<OutboxRecord>, StoreError> {

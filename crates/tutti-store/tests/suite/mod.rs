@@ -508,6 +508,11 @@ pub fn the_outbox_keeps_deliveries_in_order_until_removed(store: &dyn Store) {
     };
     store.outbox_add(&four).unwrap();
     assert_eq!(store.outbox_pending().unwrap().last(), Some(&four));
+    assert!(
+        store.adopt_outbox("another-node").unwrap().is_empty(),
+        "no other node has left deliveries here"
+    );
+    assert_eq!(store.outbox_pending().unwrap().len(), 3);
 }
 
 fn number(account_id: Uuid, number: &str, conference_id: Option<Uuid>) -> SipNumberRecord {
