@@ -114,4 +114,17 @@ impl HookReceiver {
         }
         got
     }
+
+    /// Everything that arrives within `period` (to see that nothing more comes).
+    pub fn collect_for(&self, period: Duration) -> Vec<Hook> {
+        let deadline = Instant::now() + period;
+        let mut got = Vec::new();
+        while let Ok(hook) = self
+            .hooks
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            got.push(hook);
+        }
+        got
+    }
 }

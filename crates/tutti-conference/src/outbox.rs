@@ -27,4 +27,10 @@ impl ConferenceService {
     pub fn outbox_pending(&self) -> Result<Vec<OutboxRecord>, ServiceError> {
         Ok(self.store().outbox_pending()?)
     }
+
+    /// Takes over the deliveries a node that is gone left in the shared outbox; returns
+    /// them, oldest first, for sending.
+    pub fn outbox_adopt(&self, node: &str) -> Result<Vec<OutboxRecord>, ServiceError> {
+        Ok(self.store().adopt_outbox(node)?)
+    }
 }

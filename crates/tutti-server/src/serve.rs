@@ -210,6 +210,9 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
         );
         tutti_api::spawn_notifier(service.clone(), webhooks.clone())
             .context("starting the notifier")?;
+        if let Some(membership) = &membership {
+            membership.attach_webhooks(&service, webhooks.clone());
+        }
         let sip = if config.sip.enabled {
             Some(
                 tutti_sip::SipServer::start(config.sip.clone(), service.clone())

@@ -14,6 +14,7 @@ use tutti_cluster::{Cluster, ClusterConfig, ClusterHooks, Load};
 
 use crate::config::Config;
 use crate::media::EngineMedia;
+use tutti_api::webhooks::WebhookSender;
 use tutti_conference::{ClusterView, ConferenceEvent, ConferenceService, MediaPlane};
 use uuid::Uuid;
 
@@ -70,37 +71,85 @@ impl ClusterSettings {
     }
 }
 
-/// What the cluster asks of this node, answered once the conference service exists. Rooms
-/// reported lost before that are kept and closed when it arrives.
+/// What the cluster asks of this node. Events from other nodes are shown once the conference
+/// service exists; losses are handled once the webhook sender runs too (a lost node's
+/// deliveries are handed to it), and are kept until then.
 pub struct Hooks {
+    node: String,
     media: Arc<dyn MediaPlane>,
     service: OnceLock<Weak<ConferenceService>>,
-    early_losses: Mutex<Vec<(String, Vec<Uuid>)>>,
+    stage: Mutex<Stage>,
     /// The mixing ticks counted and their total time at the last heartbeat.
     last_ticks: Mutex<(u64, f64)>,
 }
 
+/// Whether losses can be handled yet.
+enum Stage {
+    /// Not yet: the losses reported so far.
+    Waiting(Vec<(String, Vec<Uuid>)>),
+    /// The service and its webhook sender run.
+    Ready(Weak<ConferenceService>, WebhookSender),
+}
+
 impl Hooks {
-    /// Hooks reading the load of `media`.
-    pub fn new(media: Arc<dyn MediaPlane>) -> Arc<Self> {
+    /// Hooks of node `node`, reading the load of `media`.
+    pub fn new(node: &str, media: Arc<dyn MediaPlane>) -> Arc<Self> {
         Arc::new(Self {
+            node: node.to_owned(),
             media,
             service: OnceLock::new(),
-            early_losses: Mutex::default(),
+            stage: Mutex::new(Stage::Waiting(Vec::new())),
             last_ticks: Mutex::default(),
         })
     }
 
-    /// The service is up: close what was lost meanwhile, and answer from now on.
+    /// The service is up: other nodes' events go to its subscribers from now on.
     pub fn attach(&self, service: &Arc<ConferenceService>) {
         let _ = self.service.set(Arc::downgrade(service));
-        let early = self
-            .early_losses
-            .lock()
-            .map(|mut early| std::mem::take(&mut *early))
-            .unwrap_or_default();
-        for (node, conferences) in early {
-            service.close_lost_rooms(&node, &conferences);
+    }
+
+    /// The webhook sender runs: losses reported meanwhile are handled, and later ones at once.
+    pub fn attach_webhooks(&self, service: &Arc<ConferenceService>, webhooks: WebhookSender) {
+        let waiting = match self.stage.lock() {
+            Ok(mut stage) => {
+                let ready = Stage::Ready(Arc::downgrade(service), webhooks.clone());
+                match std::mem::replace(&mut *stage, ready) {
+                    Stage::Waiting(losses) => losses,
+                    Stage::Ready(..) => Vec::new(),
+                }
+            }
+            Err(_) => Vec::new(),
+        };
+        for (node, conferences) in waiting {
+            self.handle_loss(service, &webhooks, &node, &conferences);
+        }
+    }
+
+    /// Closes a lost node's calls and, for another node, sends the webhooks it left.
+    fn handle_loss(
+        &self,
+        service: &ConferenceService,
+        webhooks: &WebhookSender,
+        node: &str,
+        conferences: &[Uuid],
+    ) {
+        service.close_lost_rooms(node, conferences);
+        if node == self.node {
+            return; // this node's own deliveries were resumed when it started
+        }
+        match service.outbox_adopt(node) {
+            Ok(taken) if !taken.is_empty() => {
+                tracing::info!(
+                    node,
+                    deliveries = taken.len(),
+                    "webhooks of a lost node taken over"
+                );
+                webhooks.resume(taken);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, node, "a lost node's webhooks could not be taken over")
+            }
         }
     }
 
@@ -144,13 +193,18 @@ impl ClusterHooks for Hooks {
     }
 
     fn rooms_lost(&self, node: &str, conferences: Vec<Uuid>) {
-        match self.service() {
-            Some(service) => service.close_lost_rooms(node, &conferences),
-            None => {
-                if let Ok(mut early) = self.early_losses.lock() {
-                    early.push((node.to_owned(), conferences));
+        let ready = match self.stage.lock() {
+            Ok(mut stage) => match &mut *stage {
+                Stage::Waiting(losses) => {
+                    losses.push((node.to_owned(), conferences));
+                    return;
                 }
-            }
+                Stage::Ready(service, webhooks) => (service.upgrade(), webhooks.clone()),
+            },
+            Err(_) => return,
+        };
+        if let (Some(service), webhooks) = ready {
+            self.handle_loss(&service, &webhooks, node, &conferences);
         }
     }
 
@@ -193,7 +247,7 @@ pub fn start(config: &Config, media: &Arc<EngineMedia>) -> anyhow::Result<Option
     let settings = config
         .cluster
         .config(&url, &config.http.node, config.http.listen)?;
-    let hooks = Hooks::new(media.clone());
+    let hooks = Hooks::new(&config.http.node, media.clone());
     let cluster = Cluster::start(settings, hooks.clone()).context("joining the cluster")?;
     tracing::info!(node = %cluster.node(), "joined the cluster");
     let _ = media.cluster.set(cluster.clone());
@@ -213,6 +267,11 @@ impl Membership {
         self.hooks.attach(service);
         share_events(service, self.cluster.clone()).context("starting the event sharing")?;
         Ok(())
+    }
+
+    /// The webhook sender runs: lost nodes' calls are closed and their webhooks sent.
+    pub fn attach_webhooks(&self, service: &Arc<ConferenceService>, webhooks: WebhookSender) {
+        self.hooks.attach_webhooks(service, webhooks);
     }
 }
 
