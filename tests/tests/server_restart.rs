@@ -28,7 +28,7 @@ fn voipbin(server: &Server, token: &str, method: &str, path: &str, body: Option<
 fn accounts_keys_tokens_and_conferences_survive_a_restart() {
     let dir = std::env::temp_dir().join(format!("tutti-restart-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    survive_a_restart(&dir.join("data/tutti.db"), (33_000, 33_099), &[]);
+    survive_a_restart(&dir.join("data/tutti.db"), (33_000, 33_099), &[], "sqlite");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -44,14 +44,25 @@ fn accounts_keys_tokens_and_conferences_survive_a_restart_in_postgresql() {
     let database = dir.join("data/tutti.db");
     // The server's config file and log go beside the SQLite file it does not use.
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    survive_a_restart(&database, (33_600, 33_699), &[("TUTTI_STORAGE_URL", &url)]);
+    survive_a_restart(
+        &database,
+        (33_600, 33_699),
+        &[("TUTTI_STORAGE_URL", &url)],
+        "postgres",
+    );
     assert!(!database.exists(), "the store was PostgreSQL, not the file");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Creates an account, conferences and lifecycle state through one server with `settings`,
-/// stops it, and finds them all through a second one.
-fn survive_a_restart(database: &Path, media_ports: (u16, u16), settings: &[(&str, &str)]) {
+/// stops it, and finds them all through a second one, whose store (of `backend`) counts its
+/// calls in /metrics.
+fn survive_a_restart(
+    database: &Path,
+    media_ports: (u16, u16),
+    settings: &[(&str, &str)],
+    backend: &str,
+) {
     let (account, key) = create_account_with(database, "acme", settings);
     assert_eq!(account.len(), 32);
 
@@ -159,6 +170,12 @@ fn survive_a_restart(database: &Path, media_ports: (u16, u16), settings: &[(&str
     let after = voipbin(&server, &token, "GET", "/v1.0/customer", None);
     assert_eq!(after["webhook_uri"], "http://127.0.0.1:9/hook");
     assert_eq!(after["webhook_secret"], customer["webhook_secret"]);
+    let (_, metrics) = server.call("GET", "/metrics", None, None);
+    let counted = format!("tutti_store_operations_total{{backend=\"{backend}\"}} ");
+    assert!(
+        metrics.as_str().unwrap_or_default().contains(&counted),
+        "{counted} in {metrics}"
+    );
     // The timeout still ends the conference after the restart.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -190,6 +190,7 @@ pub fn serve(config: Config, warnings: &[String]) -> anyhow::Result<()> {
             "another metrics recorder is global: what is recorded outside the API's scrape does not show in /metrics"
         );
     }
+    tutti_store::describe_metrics();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -68,6 +68,46 @@ pub enum StoreError {
     Unavailable,
 }
 
+impl StoreError {
+    /// Whether the store failed (the database, a damaged record), rather than refused what was
+    /// asked (a taken number, PIN or SIP entry, a stale revision).
+    pub fn is_failure(&self) -> bool {
+        !matches!(
+            self,
+            StoreError::NumberTaken { .. }
+                | StoreError::PinTaken
+                | StoreError::Conflict(_)
+                | StoreError::SipTaken { .. }
+        )
+    }
+}
+
+/// Describes the store's metrics to the recorder in force: `tutti_store_operations_total` and
+/// `tutti_store_errors_total`, by `backend` (`sqlite`, `postgres`). They are counted with the
+/// `metrics` macros on the calling thread.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "tutti_store_operations_total",
+        "Calls to the store, by backend."
+    );
+    metrics::describe_counter!(
+        "tutti_store_errors_total",
+        "Calls to the store that failed (the database, a damaged record; not a refusal such as a taken number), by backend."
+    );
+}
+
+/// Counts a call to the store of `backend`, and its failure.
+pub(crate) fn counted<T>(
+    backend: &'static str,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    metrics::counter!("tutti_store_operations_total", "backend" => backend).increment(1);
+    if result.as_ref().is_err_and(StoreError::is_failure) {
+        metrics::counter!("tutti_store_errors_total", "backend" => backend).increment(1);
+    }
+    result
+}
+
 /// An account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRecord {

@@ -112,8 +112,11 @@ impl PostgresStore {
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        let runtime = self.runtime.as_ref().ok_or(StoreError::Unavailable)?;
-        wait_for(runtime.handle(), query)
+        let result = match &self.runtime {
+            Some(runtime) => wait_for(runtime.handle(), query),
+            None => Err(StoreError::Unavailable),
+        };
+        crate::counted("postgres", result)
     }
 
     /// The row `sql` (its parameters bound by `bind`) finds, if any, read by `read`.

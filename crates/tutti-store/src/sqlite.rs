@@ -62,11 +62,11 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connection = self
-            .connection
-            .lock()
-            .map_err(|_| StoreError::Unavailable)?;
-        f(&mut connection)
+        let result = match self.connection.lock() {
+            Ok(mut connection) => f(&mut connection),
+            Err(_) => Err(StoreError::Unavailable),
+        };
+        crate::counted("sqlite", result)
     }
 }
 

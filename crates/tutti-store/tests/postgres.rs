@@ -47,6 +47,14 @@ fn data_survives_reconnecting() {
 }
 
 #[test]
+fn calls_and_failures_are_counted() {
+    let Some(url) = database("calls_and_failures_are_counted") else {
+        return;
+    };
+    suite::calls_and_failures_are_counted(&connect(&url, "n1"), "postgres");
+}
+
+#[test]
 fn two_nodes_on_one_database_see_each_others_writes() {
     let Some(url) = database("two_nodes_on_one_database_see_each_others_writes") else {
         return;

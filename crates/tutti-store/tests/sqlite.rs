@@ -19,3 +19,8 @@ fn data_survives_reopening_the_file() {
     suite::data_survives_reopening(&|| Box::new(SqliteStore::open(&path).unwrap()));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn calls_and_failures_are_counted() {
+    suite::calls_and_failures_are_counted(&SqliteStore::in_memory().unwrap(), "sqlite");
+}

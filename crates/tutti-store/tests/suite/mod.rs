@@ -154,6 +154,29 @@ pub fn data_survives_reopening(open: &dyn Fn() -> Box<dyn Store>) {
     ));
 }
 
+/// The store of `backend` counts its calls, and its failures but not its refusals, for
+/// `/metrics`.
+pub fn calls_and_failures_are_counted(store: &dyn Store, backend: &str) {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        let a = account(store, "a");
+        assert!(store.create_account(&a).is_err(), "the same id twice fails");
+        store
+            .insert_conference(&conference(a.id, "c"), &["1".into()])
+            .unwrap();
+        let taken = store.insert_conference(&conference(a.id, "d"), &["1".into()]);
+        assert!(matches!(taken, Err(StoreError::NumberTaken { .. })));
+    });
+    let text = handle.render();
+    for line in [
+        format!("tutti_store_operations_total{{backend=\"{backend}\"}} 4"),
+        format!("tutti_store_errors_total{{backend=\"{backend}\"}} 1"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+}
+
 fn ids(conferences: &[ConferenceRecord]) -> Vec<Uuid> {
     conferences.iter().map(|c| c.id).collect()
 }
