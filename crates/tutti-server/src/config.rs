@@ -474,6 +474,13 @@ impl Config {
         }
         config.media.opus.encoder_settings()?;
         config.outbound()?;
+        if config.storage.url.is_some() && !config.cluster.enabled {
+            warnings.push(
+                "storage.url is set without [cluster] enabled: run one node on this database \
+                 (two would each send its webhooks and close each other's calls at start)"
+                    .into(),
+            );
+        }
         Ok((config, warnings))
     }
 
@@ -613,6 +620,18 @@ mod tests {
         );
         let (empty, _) = Config::load(None, vars(&[("TUTTI_STORAGE_URL", "")])).unwrap();
         assert_eq!(empty.storage.url, None, "an empty variable means SQLite");
+        // A shared database without the cluster is one node's: said at start.
+        let url = ("TUTTI_STORAGE_URL", "postgres://db/tutti");
+        let (_, alone) = Config::load(None, vars(&[url])).unwrap();
+        assert!(
+            alone
+                .iter()
+                .any(|w| w.contains("run one node on this database")),
+            "{alone:?}"
+        );
+        let (_, clustered) =
+            Config::load(None, vars(&[url, ("TUTTI_CLUSTER_ENABLED", "true")])).unwrap();
+        assert!(clustered.is_empty(), "{clustered:?}");
 
         let file = std::env::temp_dir().join(format!("tutti-storage-{}.toml", std::process::id()));
         std::fs::write(
