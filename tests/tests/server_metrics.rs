@@ -72,6 +72,8 @@ fn every_series_has_its_type_and_only_the_largest_rooms_have_their_own() {
         ("tutti_webrtc_packets_out_total", "counter"),
         ("tutti_webrtc_rtp_in_total", "counter"),
         ("tutti_webrtc_rtp_out_total", "counter"),
+        ("tutti_store_operations_total", "counter"),
+        ("tutti_store_errors_total", "counter"),
     ]
     .iter()
     .map(|(name, kind)| format!("# TYPE {name} {kind}"))

@@ -102,9 +102,10 @@ pub(crate) fn counted<T>(
     result: Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     metrics::counter!("tutti_store_operations_total", "backend" => backend).increment(1);
-    if result.as_ref().is_err_and(StoreError::is_failure) {
-        metrics::counter!("tutti_store_errors_total", "backend" => backend).increment(1);
-    }
+    // Counted (as 0) from the first call, so the series exists before any failure.
+    let failed = result.as_ref().is_err_and(StoreError::is_failure);
+    metrics::counter!("tutti_store_errors_total", "backend" => backend)
+        .increment(u64::from(failed));
     result
 }
 
