@@ -115,6 +115,25 @@ impl Server {
         )
     }
 
+    /// Calls the API with a bearer token (the VoIPbin and FoneStorm faces, WHIP); the
+    /// answer's status and JSON body (a string when it is not JSON).
+    pub fn call_bearer(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let bearer = format!("Bearer {token}");
+        let body = body.map(|b| b.to_string());
+        let headers = [("Authorization", bearer.as_str())];
+        let (status, text) = http(self.address, method, path, &headers, body.as_deref()).unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// SIGTERM, and waits for a clean exit.
     pub fn stop(mut self) {
         let _ = Command::new("kill")

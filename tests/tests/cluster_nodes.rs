@@ -89,32 +89,8 @@ fn node(dir: &std::path::Path, name: &str, url: &str, ports: (u16, u16)) -> Serv
     )
 }
 
-/// Calls the VoIPbin face of `server` with `token`.
-fn call(
-    server: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let bearer = format!("Bearer {token}");
-    let body = body.map(|b| b.to_string());
-    let (status, text) = http(
-        server.address,
-        method,
-        path,
-        &[("Authorization", &bearer)],
-        body.as_deref(),
-    )
-    .unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 fn ok(server: &Server, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
-    let (status, body) = call(server, token, method, path, body);
+    let (status, body) = server.call_bearer(token, method, path, body);
     assert!(
         (200..300).contains(&status),
         "{method} {path}: {status} {body}"
@@ -304,23 +280,11 @@ fn three_nodes_place_a_room_once_survive_a_killed_node_and_send_each_webhook_onc
         .unwrap();
     assert!(killed.success());
     for id in [&first_call, &second_call] {
+        let path = format!("/v1.0/conferencecalls/{id}");
         wait_for("the lost call to be closed", || {
-            let (_, call) = call(
-                &a,
-                &token,
-                "GET",
-                &format!("/v1.0/conferencecalls/{id}"),
-                None,
-            );
-            call["status"] == "leaved"
+            a.call_bearer(&token, "GET", &path, None).1["status"] == "leaved"
         });
-        let (_, closed) = call(
-            &c,
-            &token,
-            "GET",
-            &format!("/v1.0/conferencecalls/{id}"),
-            None,
-        );
+        let (_, closed) = c.call_bearer(&token, "GET", &path, None);
         assert_eq!(closed["hangup_reason"], "node_lost", "{closed}");
     }
     let seen = events_until(&mut socket, |seen| {

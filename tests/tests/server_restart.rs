@@ -5,23 +5,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tutti_e2e::http;
 use tutti_e2e::server::{create_account_with, Server};
 
-/// A VoIPbin-face call with a bearer token.
+/// A VoIPbin-face call with a bearer token that must answer 200.
 fn voipbin(server: &Server, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
-    let bearer = format!("Bearer {token}");
-    let body = body.map(|b| b.to_string());
-    let (status, text) = http(
-        server.address,
-        method,
-        path,
-        &[("Authorization", &bearer)],
-        body.as_deref(),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{method} {path}: {text}");
-    serde_json::from_str(&text).unwrap()
+    let (status, body) = server.call_bearer(token, method, path, body);
+    assert_eq!(status, 200, "{method} {path}: {body}");
+    body
 }
 
 #[test]

@@ -37,20 +37,7 @@ impl Session {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let bearer = format!("Bearer {}", self.token);
-        let body = body.map(|b| b.to_string());
-        let (status, text) = http(
-            self.server.address,
-            method,
-            path,
-            &[("Authorization", &bearer)],
-            body.as_deref(),
-        )
-        .unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        self.server.call_bearer(&self.token, method, path, body)
     }
 
     fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {

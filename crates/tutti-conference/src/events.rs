@@ -38,24 +38,8 @@ pub struct Digit {
     pub duration_ms: u32,
 }
 
-/// The event names Kazoo's websocket knows.
-pub const KAZOO_EVENTS: [&str; 13] = [
-    "conference-create",
-    "conference-destroy",
-    "lock",
-    "unlock",
-    "add-member",
-    "del-member",
-    "start-talking",
-    "stop-talking",
-    "mute-member",
-    "unmute-member",
-    "deaf-member",
-    "undeaf-member",
-    "dtmf",
-];
-
-/// Every event name the service publishes.
+/// Every event name the service publishes: Kazoo's first ([`KAZOO_EVENTS`]), then the
+/// lifecycle's.
 pub const EVENT_NAMES: [&str; 20] = [
     "conference-create",
     "conference-destroy",
@@ -78,6 +62,9 @@ pub const EVENT_NAMES: [&str; 20] = [
     "call-joining",
     "call-leaving",
 ];
+
+/// The event names Kazoo's websocket knows.
+pub const KAZOO_EVENTS: &[&str] = EVENT_NAMES.split_at(13).0;
 
 impl ConferenceEvent {
     /// Whether Kazoo's websocket shows this event.
@@ -222,5 +209,9 @@ mod tests {
         unknown["name"] = "format-disk".into();
         assert_eq!(ConferenceEvent::from_json(&unknown), None);
         assert_eq!(ConferenceEvent::from_json(&serde_json::json!([1])), None);
+        assert_eq!(
+            (KAZOO_EVENTS.len(), KAZOO_EVENTS.last()),
+            (13, Some(&"dtmf"))
+        );
     }
 }
