@@ -322,3 +322,40 @@ fn a_join_that_finds_its_room_on_a_dead_node_moves_it_and_the_loss_is_still_repo
     assert_eq!(lost, [("b".to_string(), vec![room])]);
     assert_eq!(a.locate_now(room).unwrap().map(|n| n.id), Some("a".into()));
 }
+
+#[test]
+fn nodes_claiming_one_room_at_once_agree_on_one_node() {
+    let Some(pg) = TempPostgres::shared("nodes_claiming_one_room_at_once") else {
+        return;
+    };
+    let url = pg.database();
+    let nodes: Vec<_> = ["a", "b", "c"].iter().map(|n| start(&url, n).0).collect();
+    for _ in 0..10 {
+        let room = Uuid::now_v7();
+        let barrier = Arc::new(std::sync::Barrier::new(nodes.len()));
+        let claims: Vec<(String, Claim)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = nodes
+                .iter()
+                .map(|node| {
+                    let barrier = barrier.clone();
+                    scope.spawn(move || {
+                        barrier.wait();
+                        (node.node().to_owned(), node.claim(room).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let here: Vec<&String> = claims
+            .iter()
+            .filter(|(_, claim)| *claim == Claim::Here)
+            .map(|(node, _)| node)
+            .collect();
+        assert_eq!(here.len(), 1, "{claims:?}");
+        for (_, claim) in &claims {
+            if let Claim::Elsewhere(node) = claim {
+                assert_eq!(&node.id, here[0], "{claims:?}");
+            }
+        }
+    }
+}
