@@ -521,6 +521,7 @@ impl ConferenceService {
                 max_participants: 1,
                 entry_tone: None,
                 exit_tone: None,
+                conference: false,
             },
         )?;
         let joined = media

@@ -154,6 +154,7 @@ pub(crate) fn room_spec(conference: &Conference) -> RoomSpec {
             .unwrap_or(0) as usize,
         entry_tone: tone_setting(document, "play_entry_tone", DEFAULT_ENTRY_TONE),
         exit_tone: tone_setting(document, "play_exit_tone", DEFAULT_EXIT_TONE),
+        conference: true,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct RoomSpec {
     pub entry_tone: Option<String>,
     /// Exit tone as a tone string, if any.
     pub exit_tone: Option<String>,
+    /// Whether the room is a conference's, which a cluster runs on one node (placed there),
+    /// rather than this node's own (a caller's lobby).
+    pub conference: bool,
 }
 
 /// How a participant joins.

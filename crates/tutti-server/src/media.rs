@@ -171,7 +171,7 @@ impl MediaPlane for EngineMedia {
 
     fn ensure_room(&self, id: Uuid, spec: &RoomSpec) -> Result<(), MediaError> {
         let engine = self.engine()?;
-        if let Some(cluster) = self.cluster.get() {
+        if let Some(cluster) = self.cluster.get().filter(|_| spec.conference) {
             match cluster.claim(id) {
                 Ok(tutti_cluster::Claim::Here) => {}
                 Ok(tutti_cluster::Claim::Elsewhere(node)) => {
@@ -197,8 +197,11 @@ impl MediaPlane for EngineMedia {
         if let Ok(engine) = self.engine() {
             let _ = engine.destroy_room(room(id));
         }
+        // A conference's room placed here (a lobby was never placed).
         if let Some(cluster) = self.cluster.get() {
-            cluster.release(id);
+            if cluster.focus(id).as_deref() == Some(cluster.node()) {
+                cluster.release(id);
+            }
         }
     }
 

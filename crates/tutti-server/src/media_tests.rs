@@ -41,6 +41,7 @@ fn room_spec() -> RoomSpec {
         max_participants: 0,
         entry_tone: None,
         exit_tone: None,
+        conference: true,
     }
 }
 
