@@ -36,7 +36,7 @@ impl StreamResampler {
     /// A resampler from `from` Hz to `to` Hz; both must be multiples of 100 Hz.
     pub fn new(from: u32, to: u32) -> Result<Self, CodecError> {
         let unsupported = |reason: String| CodecError::UnsupportedRates { from, to, reason };
-        if from == 0 || to == 0 || from % 100 != 0 || to % 100 != 0 {
+        if from == 0 || to == 0 || !from.is_multiple_of(100) || !to.is_multiple_of(100) {
             return Err(unsupported(
                 "rates must be non-zero multiples of 100 Hz".into(),
             ));

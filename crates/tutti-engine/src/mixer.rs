@@ -208,7 +208,7 @@ impl MixerThread {
             ctx.now = started;
             tick_count += 1;
             for room in rooms.values_mut() {
-                room.tick(&mut ctx, tick_count % SNAPSHOT_EVERY == 0);
+                room.tick(&mut ctx, tick_count.is_multiple_of(SNAPSHOT_EVERY));
             }
             if let Some(batch) = ctx.sends.as_deref_mut() {
                 batch.flush();

@@ -167,7 +167,7 @@ fn a_flood_from_a_stranger_does_not_silence_the_caller() {
             packet[3] = sent as u8;
             let _ = flood.send_to(&packet, target);
             sent += 1;
-            if sent % 100 == 0 {
+            if sent.is_multiple_of(100) {
                 let due = start + Duration::from_micros(u64::from(sent) * 100);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);

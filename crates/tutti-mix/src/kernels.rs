@@ -12,7 +12,7 @@ use multiversion::multiversion;
 /// SSE registers.
 pub const LANES: usize = 16;
 
-const _: () = assert!(FRAME_SAMPLES % LANES == 0);
+const _: () = assert!(FRAME_SAMPLES.is_multiple_of(LANES));
 
 /// Largest magnitude a sample may have after [`clean`]: the nominal full scale.
 pub const SAMPLE_LIMIT: f32 = 1.0;

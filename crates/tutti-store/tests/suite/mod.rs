@@ -73,7 +73,7 @@ pub fn delivery(n: u8) -> OutboxRecord {
         id: Uuid::now_v7(),
         url: format!("https://hooks.example/{n}"),
         body: vec![b'{', n, 0, 0xff, b'}'],
-        secret: (n % 2 == 0).then(|| "secret".to_owned()),
+        secret: n.is_multiple_of(2).then(|| "secret".to_owned()),
         attempts: 0,
         created: 100 + i64::from(n),
     }
