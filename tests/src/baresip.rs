@@ -138,6 +138,12 @@ impl Phone {
         let deadline = Instant::now() + Duration::from_secs(10);
         let control = loop {
             match TcpStream::connect(("127.0.0.1", control_port)) {
+                // Before baresip listens, a connection to a port of the ephemeral range can
+                // be given that very port as its source and connect to itself.
+                Ok(stream) if stream.local_addr().ok() == stream.peer_addr().ok() => {
+                    drop(stream);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 Ok(stream) => break stream,
                 Err(_) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20))
@@ -257,6 +263,15 @@ impl Phone {
     }
 
     /// The next netstring message from the control connection, or None at `deadline`.
+    /// How baresip ended, if it did (a peer that crashed says so, with its signal).
+    fn exit_status(&mut self) -> String {
+        std::thread::sleep(Duration::from_millis(100));
+        match self.child.try_wait() {
+            Ok(Some(status)) => format!("baresip exited: {status}"),
+            _ => "baresip is still running".to_owned(),
+        }
+    }
+
     fn read(&mut self, deadline: Instant) -> Option<Value> {
         loop {
             if let Some(colon) = self.unread.iter().position(|&b| b == b':') {
@@ -278,14 +293,22 @@ impl Phone {
                 .unwrap();
             let mut buffer = [0; 4096];
             match self.control.read(&mut buffer) {
-                Ok(0) => panic!("baresip closed its control connection"),
+                Ok(0) => panic!(
+                    "baresip closed its control connection ({}); its log:\n{}",
+                    self.exit_status(),
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                ),
                 Ok(n) => self.unread.extend_from_slice(&buffer[..n]),
                 Err(e)
                     if matches!(
                         e.kind(),
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) => {}
-                Err(e) => panic!("baresip's control connection: {e}"),
+                Err(e) => panic!(
+                    "baresip's control connection: {e} ({}); its log:\n{}",
+                    self.exit_status(),
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                ),
             }
         }
     }
