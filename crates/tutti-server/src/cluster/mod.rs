@@ -298,3 +298,38 @@ pub fn share_events(
             }
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_says_where_the_others_reach_it() {
+        let settings = ClusterSettings::default();
+        let listen = "10.0.0.5:8080".parse().unwrap();
+        let config = settings.config("postgres://db/t", "a", listen).unwrap();
+        assert_eq!(
+            (config.node.as_str(), config.api_url.as_str()),
+            ("a", "http://10.0.0.5:8080")
+        );
+        assert_eq!(config.heartbeat, Duration::from_secs(1));
+        assert_eq!(config.lease, Duration::from_secs(5));
+
+        let anywhere = "0.0.0.0:8080".parse().unwrap();
+        let refused = settings
+            .config("postgres://db/t", "a", anywhere)
+            .unwrap_err();
+        assert!(refused.to_string().contains("cluster.api_url"), "{refused}");
+        let given = ClusterSettings {
+            api_url: Some("https://a.internal:8443/".into()),
+            ..ClusterSettings::default()
+        };
+        let config = given.config("postgres://db/t", "a", anywhere).unwrap();
+        assert_eq!(config.api_url, "https://a.internal:8443");
+        let ftp = ClusterSettings {
+            api_url: Some("ftp://a".into()),
+            ..ClusterSettings::default()
+        };
+        assert!(ftp.config("postgres://db/t", "a", anywhere).is_err());
+    }
+}
