@@ -83,14 +83,23 @@ pub struct Phone {
     pub log: PathBuf,
 }
 
+/// A port for baresip's SIP: free on UDP and TCP, with the next one free on TCP too, where
+/// baresip opens its SIP/TLS transport (and gives up entirely when it cannot).
+fn sip_port() -> u16 {
+    loop {
+        let port = crate::sip::free_port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl Phone {
     /// Starts baresip in `dir` (created; its config, accounts, log and recordings go there)
     /// and connects to its control port.
     pub fn start(dir: &Path, settings: &PhoneSettings) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        let sip: SocketAddr = format!("127.0.0.1:{}", crate::sip::free_port())
-            .parse()
-            .unwrap();
+        let sip: SocketAddr = format!("127.0.0.1:{}", sip_port()).parse().unwrap();
         let control_port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
