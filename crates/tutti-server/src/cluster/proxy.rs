@@ -223,17 +223,12 @@ fn conference_in_body(body: &Bytes) -> Option<Uuid> {
 /// elsewhere after all).
 async fn focus_of(proxy: &Proxy, target: Target) -> Option<Node> {
     let located = if target.joins && exists(proxy, target.conference).await {
-        proxy.cluster.place(target.conference).await
+        proxy.cluster.place(target.conference).await.map(Some)
     } else {
-        proxy.cluster.locate(target.conference).await.map(|node| {
-            node.unwrap_or_else(|| Node {
-                id: proxy.cluster.node().to_owned(),
-                api_url: String::new(),
-            })
-        })
+        proxy.cluster.locate(target.conference).await
     };
     match located {
-        Ok(node) => Some(node),
+        Ok(node) => node,
         Err(error) => {
             tracing::warn!(%error, conference = %target.conference, "the cluster could not say where a room runs");
             None
