@@ -171,10 +171,9 @@ fn call_hooks(hooks: &[Hook]) -> HashMap<(String, String), usize> {
 
 #[test]
 fn three_nodes_place_a_room_once_survive_a_killed_node_and_send_each_webhook_once() {
-    let Some(pg) = TempPostgres::shared("three_nodes") else {
+    let Some(url) = TempPostgres::database_for("three_nodes") else {
         return;
     };
-    let url = pg.database();
     let dir = tempdir("cluster-nodes");
     let ports = [(31000, 31099), (31100, 31199), (31200, 31299)];
 

@@ -75,10 +75,9 @@ fn ids(cluster: &Cluster) -> Vec<String> {
 
 #[test]
 fn nodes_see_each_other_and_a_node_id_is_held_by_one_process() {
-    let Some(pg) = TempPostgres::shared("nodes_see_each_other") else {
+    let Some(url) = TempPostgres::database_for("nodes_see_each_other") else {
         return;
     };
-    let url = pg.database();
     let (a, _) = start(&url, "a");
     let (b, _) = start(&url, "b");
     assert_eq!(ids(&a), ["a", "b"]);
@@ -93,10 +92,9 @@ fn nodes_see_each_other_and_a_node_id_is_held_by_one_process() {
 
 #[test]
 fn a_room_is_placed_once_on_the_least_loaded_node_and_claims_agree() {
-    let Some(pg) = TempPostgres::shared("a_room_is_placed_once") else {
+    let Some(url) = TempPostgres::database_for("a_room_is_placed_once") else {
         return;
     };
-    let url = pg.database();
     let (a, load_a) = start(&url, "a");
     let (b, _) = start(&url, "b");
     *load_a.participants.lock().unwrap() = 10;
@@ -138,10 +136,9 @@ fn a_room_is_placed_once_on_the_least_loaded_node_and_claims_agree() {
 
 #[test]
 fn a_dead_node_is_swept_once_and_its_rooms_are_placed_again() {
-    let Some(pg) = TempPostgres::shared("a_dead_node_is_swept") else {
+    let Some(url) = TempPostgres::database_for("a_dead_node_is_swept") else {
         return;
     };
-    let url = pg.database();
     let (a, seen_a) = start(&url, "a");
     let (c, seen_c) = start(&url, "c");
     let (b, _) = start(&url, "b");
@@ -196,10 +193,9 @@ fn a_dead_node_is_swept_once_and_its_rooms_are_placed_again() {
 
 #[test]
 fn a_restarted_node_closes_what_its_previous_run_left() {
-    let Some(pg) = TempPostgres::shared("a_restarted_node_closes") else {
+    let Some(url) = TempPostgres::database_for("a_restarted_node_closes") else {
         return;
     };
-    let url = pg.database();
     let (a, _) = start(&url, "a");
     let room = Uuid::now_v7();
     assert_eq!(a.claim(room).unwrap(), Claim::Here);
@@ -240,10 +236,9 @@ fn a_restarted_node_closes_what_its_previous_run_left() {
 
 #[test]
 fn events_reach_every_other_node_once_and_not_their_origin() {
-    let Some(pg) = TempPostgres::shared("events_reach_every_other_node") else {
+    let Some(url) = TempPostgres::database_for("events_reach_every_other_node") else {
         return;
     };
-    let url = pg.database();
     let nodes: Vec<_> = ["a", "b", "c"].iter().map(|n| start(&url, n)).collect();
     // Listening starts on the cluster's runtime: give it a moment before the first event.
     std::thread::sleep(Duration::from_millis(300));
@@ -274,10 +269,9 @@ fn events_reach_every_other_node_once_and_not_their_origin() {
 
 #[test]
 fn a_placement_whose_room_never_started_is_removed() {
-    let Some(pg) = TempPostgres::shared("a_placement_whose_room_never_started") else {
+    let Some(url) = TempPostgres::database_for("a_placement_whose_room_never_started") else {
         return;
     };
-    let url = pg.database();
     let (a, hooks) = start(&url, "a");
     let room = Uuid::now_v7();
     assert_eq!(a.claim(room).unwrap(), Claim::Here);
@@ -298,10 +292,9 @@ fn a_placement_whose_room_never_started_is_removed() {
 
 #[test]
 fn a_join_that_finds_its_room_on_a_dead_node_moves_it_and_the_loss_is_still_reported() {
-    let Some(pg) = TempPostgres::shared("a_join_that_finds_its_room_on_a_dead_node") else {
+    let Some(url) = TempPostgres::database_for("a_join_that_finds_its_room_on_a_dead_node") else {
         return;
     };
-    let url = pg.database();
     // Slow sweeps: the join comes before any of them.
     let recorder = Arc::new(Recorder::default());
     let mut slow = config(&url, "a");
@@ -325,10 +318,9 @@ fn a_join_that_finds_its_room_on_a_dead_node_moves_it_and_the_loss_is_still_repo
 
 #[test]
 fn nodes_claiming_one_room_at_once_agree_on_one_node() {
-    let Some(pg) = TempPostgres::shared("nodes_claiming_one_room_at_once") else {
+    let Some(url) = TempPostgres::database_for("nodes_claiming_one_room_at_once") else {
         return;
     };
-    let url = pg.database();
     let nodes: Vec<_> = ["a", "b", "c"].iter().map(|n| start(&url, n).0).collect();
     for _ in 0..10 {
         let room = Uuid::now_v7();

@@ -109,6 +109,12 @@ impl TempPostgres {
         }
     }
 
+    /// A new, empty database on the process's server for `test`, as a `postgres://` URL;
+    /// `None` when PostgreSQL is not installed (see [`TempPostgres::shared`]).
+    pub fn database_for(test: &str) -> Option<String> {
+        Self::shared(test).map(Self::database)
+    }
+
     /// A new, empty database on the server, as a `postgres://` URL.
     ///
     /// # Panics

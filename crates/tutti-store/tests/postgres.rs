@@ -14,11 +14,6 @@ use tutti_store::{
 };
 use uuid::Uuid;
 
-/// A fresh database's URL, or `None` when PostgreSQL is not installed.
-fn database(test: &str) -> Option<String> {
-    TempPostgres::shared(test).map(TempPostgres::database)
-}
-
 /// Node `node`'s options, with a small pool.
 fn node(node: &str) -> PostgresOptions {
     PostgresOptions {
@@ -33,14 +28,14 @@ fn connect(url: &str, name: &str) -> PostgresStore {
 }
 
 fn open(test: &str) -> Option<Box<dyn Store>> {
-    Some(Box::new(connect(&database(test)?, "n1")))
+    Some(Box::new(connect(&TempPostgres::database_for(test)?, "n1")))
 }
 
 suite::store_suite!(open);
 
 #[test]
 fn data_survives_reconnecting() {
-    let Some(url) = database("data_survives_reconnecting") else {
+    let Some(url) = TempPostgres::database_for("data_survives_reconnecting") else {
         return;
     };
     suite::data_survives_reopening(&|| Box::new(connect(&url, "n1")));
@@ -48,7 +43,7 @@ fn data_survives_reconnecting() {
 
 #[test]
 fn calls_and_failures_are_counted() {
-    let Some(url) = database("calls_and_failures_are_counted") else {
+    let Some(url) = TempPostgres::database_for("calls_and_failures_are_counted") else {
         return;
     };
     suite::calls_and_failures_are_counted(&connect(&url, "n1"), "postgres");
@@ -56,7 +51,8 @@ fn calls_and_failures_are_counted() {
 
 #[test]
 fn two_nodes_on_one_database_see_each_others_writes() {
-    let Some(url) = database("two_nodes_on_one_database_see_each_others_writes") else {
+    let Some(url) = TempPostgres::database_for("two_nodes_on_one_database_see_each_others_writes")
+    else {
         return;
     };
     let (one, two) = (connect(&url, "n1"), connect(&url, "n2"));
@@ -87,7 +83,9 @@ fn two_nodes_on_one_database_see_each_others_writes() {
 
 #[test]
 fn a_revision_conflict_between_two_nodes_keeps_one_write() {
-    let Some(url) = database("a_revision_conflict_between_two_nodes_keeps_one_write") else {
+    let Some(url) =
+        TempPostgres::database_for("a_revision_conflict_between_two_nodes_keeps_one_write")
+    else {
         return;
     };
     let (one, two) = (connect(&url, "n1"), connect(&url, "n2"));
@@ -124,7 +122,7 @@ fn a_revision_conflict_between_two_nodes_keeps_one_write() {
 
 #[test]
 fn nodes_connecting_at_once_migrate_once() {
-    let Some(url) = database("nodes_connecting_at_once_migrate_once") else {
+    let Some(url) = TempPostgres::database_for("nodes_connecting_at_once_migrate_once") else {
         return;
     };
     let barrier = Arc::new(Barrier::new(4));
@@ -154,7 +152,9 @@ fn nodes_connecting_at_once_migrate_once() {
 
 #[test]
 fn each_node_delivers_its_own_outbox_until_another_adopts_it() {
-    let Some(url) = database("each_node_delivers_its_own_outbox_until_another_adopts_it") else {
+    let Some(url) =
+        TempPostgres::database_for("each_node_delivers_its_own_outbox_until_another_adopts_it")
+    else {
         return;
     };
     let (one, two) = (connect(&url, "n1"), connect(&url, "n2"));
@@ -189,7 +189,7 @@ fn each_node_delivers_its_own_outbox_until_another_adopts_it() {
 
 #[test]
 fn a_database_of_a_newer_version_is_refused() {
-    let Some(url) = database("a_database_of_a_newer_version_is_refused") else {
+    let Some(url) = TempPostgres::database_for("a_database_of_a_newer_version_is_refused") else {
         return;
     };
     let store = connect(&url, "n1");
@@ -236,7 +236,7 @@ fn an_unreachable_server_is_an_error_that_hides_the_password() {
 
 #[tokio::test]
 async fn works_from_a_current_thread_runtime() {
-    let Some(url) = database("works_from_a_current_thread_runtime") else {
+    let Some(url) = TempPostgres::database_for("works_from_a_current_thread_runtime") else {
         return;
     };
     let store = connect(&url, "n1");
@@ -248,7 +248,7 @@ async fn works_from_a_current_thread_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_from_a_multi_thread_runtime() {
-    let Some(url) = database("works_from_a_multi_thread_runtime") else {
+    let Some(url) = TempPostgres::database_for("works_from_a_multi_thread_runtime") else {
         return;
     };
     let store: Arc<dyn Store> = Arc::new(connect(&url, "n1"));
@@ -273,7 +273,7 @@ async fn works_from_a_multi_thread_runtime() {
 #[test]
 fn claims_racing_another_nodes_uncommitted_claims_are_refused_once_it_commits() {
     let test = "claims_racing_another_nodes_uncommitted_claims_are_refused_once_it_commits";
-    let Some(url) = database(test) else {
+    let Some(url) = TempPostgres::database_for(test) else {
         return;
     };
     let store = Arc::new(connect(&url, "n1"));
@@ -343,7 +343,7 @@ fn claims_racing_another_nodes_uncommitted_claims_are_refused_once_it_commits() 
 
 #[test]
 fn a_damaged_document_is_reported_as_corrupt() {
-    let Some(url) = database("a_damaged_document_is_reported_as_corrupt") else {
+    let Some(url) = TempPostgres::database_for("a_damaged_document_is_reported_as_corrupt") else {
         return;
     };
     let store = connect(&url, "n1");
